@@ -1,0 +1,70 @@
+/*
+ * tensor.h: element types and quantized block formats.
+ * Type ids are GGML's, so a GGUF tensor's type field indexes this table
+ * directly. Each type knows how to turn rows into floats, (for some) floats
+ * into rows, and how to dot one of its rows with a row of its activation
+ * format (vec_dot_type), the same pairing llama.cpp uses so logits match.
+ */
+#ifndef TY_TENSOR_H
+#define TY_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum ty_qtype {
+  TY_QTYPE_F32 = 0,
+  TY_QTYPE_F16 = 1,
+  TY_QTYPE_Q4_0 = 2,
+  TY_QTYPE_Q4_1 = 3,
+  TY_QTYPE_Q5_0 = 6,
+  TY_QTYPE_Q5_1 = 7,
+  TY_QTYPE_Q8_0 = 8,
+  TY_QTYPE_Q8_1 = 9,
+  TY_QTYPE_Q2_K = 10,
+  TY_QTYPE_Q3_K = 11,
+  TY_QTYPE_Q4_K = 12,
+  TY_QTYPE_Q5_K = 13,
+  TY_QTYPE_Q6_K = 14,
+  TY_QTYPE_Q8_K = 15,
+  TY_QTYPE_BF16 = 30,
+  TY_QTYPE_COUNT = 31
+};
+
+/* Converts n values (n a multiple of blck_size) of a row. */
+typedef void (*ty_to_float_fn)(const void *x, float *y, int64_t n);
+typedef void (*ty_from_float_fn)(const float *x, void *y, int64_t n);
+/* *s = dot(x, y) over n elements; x is of this type, y of its vec_dot_type. */
+typedef void (*ty_vec_dot_fn)(int n, float *s, const void *x, const void *y);
+
+struct ty_qtype_traits {
+  const char *name;              /* "q4_K", as GGML spells it */
+  int blck_size;                 /* elements per block */
+  size_t type_size;              /* bytes per block */
+  enum ty_qtype vec_dot_type;    /* activation format for vec_dot */
+  ty_to_float_fn to_float;       /* never NULL for a known type */
+  ty_from_float_fn from_float;   /* NULL where tycho cannot quantize */
+  ty_vec_dot_fn vec_dot;         /* NULL for activation-only types */
+};
+
+/* Traits of a type id, or NULL if the id is not a type tycho knows.
+   The table's function pointers are the fastest kernels for this CPU,
+   chosen once at first call (thread-safe). */
+const struct ty_qtype_traits *ty_qtype_get(int type);
+
+/* Same, but always the portable scalar kernels (the reference for tests). */
+const struct ty_qtype_traits *ty_qtype_get_ref(int type);
+
+/* Bytes for n elements of type (n must be a multiple of the block size);
+   0 if the type is unknown or n is not a whole number of blocks. */
+size_t ty_qtype_row_size(int type, int64_t n);
+
+/* Name of the SIMD level picked at run time ("avx512", "avx2", "scalar"). */
+const char *ty_qtype_simd(void);
+
+/* Half and bfloat16 conversion. */
+float ty_fp16_to_fp32(uint16_t h);
+uint16_t ty_fp32_to_fp16(float f);
+float ty_bf16_to_fp32(uint16_t h);
+uint16_t ty_fp32_to_bf16(float f);   /* round to nearest even, as GGML */
+
+#endif
