@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Benchmark tycho against llama.cpp (a benchmark, not a test).
+
+Usage:
+    python3 scripts/bench.py [--model PATH ...] [--threads 1,2] [--pp 128] [--tg 64]
+                             [--repeats 3] [--tycho build/tycho-bench]
+
+Default models: ~/.cache/tycho/models/SmolLM2-135M-Instruct.Q4_1.gguf and
+gemma-3-270m-q4_k_m.gguf. Needs llama-cpp-python and numpy.
+
+For each model and thread count, llama.cpp (same settings as llama_ref.py:
+f16 KV cache, flash attention off, CPU only) measures
+  pp: one batch of --pp prompt tokens into an empty KV cache (logits only for
+      the last position), in tokens/s;
+  tg: after a short untimed prompt of 8 tokens, --tg tokens decoded one at a
+      time, each fed back as the argmax of the previous logits, in tokens/s.
+One untimed warm-up of each phase, then --repeats timed runs (KV cache cleared
+before each); the table shows the median and min-max.
+
+Then the tycho binary is run with the same settings:
+    build/tycho-bench MODEL --threads N --pp 128 --tg 64 --repeats R
+and must print one JSON line per phase on stdout, e.g.
+    {"phase":"pp","tokens":128,"tps_median":...,"tps_min":...,"tps_max":...}
+If it is missing or fails, "tycho: n/a" is printed and the table says n/a.
+
+Prompt tokens, so both engines do identical work (tycho-bench should use the
+same rule): a 64-bit LCG with
+    state = 0x853c49e6748fea9b
+    state = state * 6364136223846793005 + 1442695040888963407  (mod 2^64)
+    id    = 1000 + ((state >> 33) % 20000)
+drawn --pp times (pp prompt = all of them; tg prompt = the first 8).
+Ids 1000..20999 are plain (non-special) tokens in both default vocabularies;
+the script checks that with llama.cpp's token attributes.
+"""
+
+import argparse
+import datetime
+import os
+import statistics
+import subprocess
+import sys
+import time
+import json
+
+import numpy as np
+import llama_cpp
+
+# Reuse the C-API helpers from the fixture generator (same directory).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from llama_ref import init_backend, load_model, new_context, clear_kv, decode, last_logits  # noqa: E402
+
+MODEL_DIR = os.path.expanduser("~/.cache/tycho/models")
+DEFAULT_MODELS = [os.path.join(MODEL_DIR, "SmolLM2-135M-Instruct.Q4_1.gguf"),
+                  os.path.join(MODEL_DIR, "gemma-3-270m-q4_k_m.gguf")]
+TG_PROMPT = 8
+
+
+def bench_ids(n):
+    """The fixed pseudo-random prompt ids (see the docstring)."""
+    mask = (1 << 64) - 1
+    state = 0x853c49e6748fea9b
+    ids = []
+    for _ in range(n):
+        state = (state * 6364136223846793005 + 1442695040888963407) & mask
+        ids.append(1000 + ((state >> 33) % 20000))
+    return ids
+
+
+def check_plain(vocab, ids):
+    for t in set(ids):
+        attr = llama_cpp.llama_vocab_get_attr(vocab, t)
+        if attr & llama_cpp.LLAMA_TOKEN_ATTR_NORMAL == 0 or attr & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL:
+            sys.exit("bench id %d is not a plain token (attr %d)" % (t, attr))
+
+
+def run_pp(ctx, ids):
+    clear_kv(ctx)
+    t0 = time.perf_counter()
+    decode(ctx, ids)
+    llama_cpp.llama_synchronize(ctx)
+    return len(ids) / (time.perf_counter() - t0)
+
+
+def run_tg(ctx, prompt, n_vocab, tg):
+    clear_kv(ctx)
+    decode(ctx, prompt)
+    tok = int(np.argmax(last_logits(ctx, n_vocab)))
+    t0 = time.perf_counter()
+    for _ in range(tg):
+        decode(ctx, [tok])
+        tok = int(np.argmax(last_logits(ctx, n_vocab)))
+    return tg / (time.perf_counter() - t0)
+
+
+def summary(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def run_tycho(binary, model, threads, args):
+    """Return {phase: (median, min, max)} from tycho-bench, or None."""
+    if not os.path.exists(binary):
+        return None
+    cmd = [binary, model, "--threads", str(threads), "--pp", str(args.pp),
+           "--tg", str(args.tg), "--repeats", str(args.repeats)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        print("tycho: %s" % e, file=sys.stderr)
+        return None
+    if out.returncode != 0:
+        print("tycho: exit %d: %s" % (out.returncode, out.stderr.strip()[-500:]), file=sys.stderr)
+        return None
+    res = {}
+    for line in out.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                d = json.loads(line)
+                res[d["phase"]] = (d["tps_median"], d["tps_min"], d["tps_max"])
+            except (ValueError, KeyError):
+                pass
+    return res or None
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def fmt(s):
+    return "%.1f (%.1f-%.1f)" % s
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", action="append", help="GGUF file (repeatable)")
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("--pp", type=int, default=128)
+    ap.add_argument("--tg", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--tycho", default="build/tycho-bench")
+    args = ap.parse_args()
+    models = args.model or DEFAULT_MODELS
+    threads = [int(t) for t in args.threads.split(",")]
+
+    init_backend()
+    load_before = loadavg()  # other work on the machine skews the figures
+    ids = bench_ids(args.pp)
+    rows = []
+    tycho_seen = False
+    for path in models:
+        model = load_model(path)
+        vocab = llama_cpp.llama_model_get_vocab(model)
+        n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+        check_plain(vocab, ids)
+        name = os.path.basename(path)
+        for nt in threads:
+            ctx = new_context(model, nt, n_ctx=max(512, args.pp, TG_PROMPT + args.tg + 1),
+                              n_batch=max(512, args.pp))
+            run_pp(ctx, ids)  # warm-up
+            run_tg(ctx, ids[:TG_PROMPT], n_vocab, args.tg)
+            pp = [run_pp(ctx, ids) for _ in range(args.repeats)]
+            tg = [run_tg(ctx, ids[:TG_PROMPT], n_vocab, args.tg) for _ in range(args.repeats)]
+            llama_cpp.llama_free(ctx)
+            ty = run_tycho(args.tycho, path, nt, args)
+            if ty is None:
+                print("tycho: n/a (%s, %d threads)" % (name, nt))
+            else:
+                tycho_seen = True
+            for phase, vals in (("pp%d" % args.pp, pp), ("tg%d" % args.tg, tg)):
+                ll = summary(vals)
+                t = ty.get(phase[:2]) if ty else None
+                rows.append((name, nt, phase, fmt(ll), fmt(t) if t else "n/a",
+                             "%.2f" % (t[0] / ll[0]) if t else "n/a"))
+        llama_cpp.llama_model_free(model)
+
+    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print()
+    print("machine: %s, nproc %d" % (cpu_model(), ncpu))
+    print("load average before/after: %s / %s" % (load_before, loadavg()))
+    print("date: %s" % datetime.datetime.now().strftime("%Y-%m-%d %H:%M"))
+    print("llama-cpp-python %s; %s" % (llama_cpp.__version__,
+                                       llama_cpp.llama_print_system_info().decode().strip()))
+    print("pp %d, tg %d, repeats %d, tycho %s" % (args.pp, args.tg, args.repeats,
+                                                  args.tycho if tycho_seen else "n/a"))
+    print()
+    print("| model | threads | phase | llama.cpp t/s (median, min-max) | tycho t/s | tycho/llama.cpp |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print("| %s | %d | %s | %s | %s | %s |" % r)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# test.sh: builds and runs every test, the way CI does.
+#   1. build/ (Release) under ctest
+#   2. build-san/ with AddressSanitizer + UndefinedBehaviorSanitizer under ctest
+#   3. the GGUF reader's libFuzzer target for a bounded run (needs clang)
+#   scripts/test.sh [--quick]     --quick runs step 1 only
+# Tests that need the real models skip when the cache lacks them, unless
+# TYCHO_REQUIRE_MODELS=1 (CI sets it); scripts/setup.sh fills the cache.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+jobs=$(nproc)
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+step() { printf '\n== %s ==\n' "$*"; }
+
+step "release build and tests"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs" >/dev/null
+ctest --test-dir build --output-on-failure -j1
+
+[ "$quick" = 1 ] && exit 0
+
+step "address and undefined-behaviour sanitizers"
+cmake -S . -B build-san -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTYCHO_SANITIZE=address,undefined >/dev/null
+cmake --build build-san -j"$jobs" >/dev/null
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-san --output-on-failure -j1
+
+step "fuzzing the gguf reader (bounded)"
+if command -v clang >/dev/null; then
+  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTYCHO_LUA=OFF -DTYCHO_FUZZ=ON >/dev/null
+  cmake --build build-fuzz -j"$jobs" --target fuzz_gguf >/dev/null
+  corpus=$(mktemp -d)
+  trap 'rm -rf "$corpus" "$corpus.log"' EXIT
+  cp tests/fuzz/corpus_gguf/* "$corpus"/
+  log=$corpus.log
+  if ! build-fuzz/tests/fuzz_gguf -max_total_time="${TYCHO_FUZZ_SECONDS:-60}" -print_final_stats=1 \
+      "$corpus" >"$log" 2>&1; then
+    tail -n 60 "$log"
+    echo "fuzz: 0 passed, 1 failed"
+    exit 1
+  fi
+  grep -E "^stat::number_of_executed_units" "$log" || true
+  echo "fuzz: 1 passed, 0 failed"
+else
+  echo "fuzz: clang not found, skipped (apt-get install clang)"
+fi

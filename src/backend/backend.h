@@ -1,0 +1,100 @@
+/*
+ * backend.h: the device interface the forward pass is written against.
+ * A backend allocates memory on its device, copies to and from it, makes
+ * model weights resident, and runs one op at a time. Model code sees only
+ * this interface, so the CUDA backend and a multi-device split slot in
+ * without touching it: activations cross devices through ty_backend_get/set.
+ */
+#ifndef TY_BACKEND_H
+#define TY_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../base/base.h"
+
+/* A 2-D view of device memory: `rows` rows of `cols` elements of `type`,
+   row r at data + r * stride bytes. Vectors are one row. */
+struct ty_view {
+  void *data;
+  int type;            /* enum ty_qtype */
+  int64_t rows, cols;
+  size_t stride;       /* bytes between rows */
+};
+
+enum ty_op_kind {
+  TY_OP_GET_ROWS,   /* dst[t] = a[ids[t]] (any type) -> f32, times f0 */
+  TY_OP_RMSNORM,    /* dst[t] = a[t] / rms(a[t]) * b; with i0 = group size, norms each
+                       group of i0 elements (per-head norm) with b of length i0 */
+  TY_OP_MATMUL,     /* dst[t][r] = dot(a[r], b[t]): a weights (rows = out), b f32 activations */
+  TY_OP_ROPE,       /* rotate dst in place: rows = tokens, cols = heads*head_dim;
+                       i0 = head_dim, i1 = rope dims, i2 = neox order, f0 = base,
+                       f1 = freq scale; pos[t] per token; ff = freq factors or NULL */
+  TY_OP_KV_STORE,   /* dst row pos[t] = a[t], converted to dst's type */
+  TY_OP_ATTENTION,  /* dst[t] = softmax(q k^T * f0) v per head, causal at pos[t];
+                       a = q (f32), b = k cache, c = v cache; i0 = n_head, i1 = n_head_kv,
+                       i2 = head_dim, i3 = sliding window (0 = none) */
+  TY_OP_GLU,        /* dst = act(a) * b elementwise; i0 = TY_ACT_* */
+  TY_OP_ADD,        /* dst = a + b */
+  TY_OP_SCALE,      /* dst = a * f0 */
+  TY_OP_COUNT
+};
+
+enum { TY_ACT_SILU = 0, TY_ACT_GELU = 1 };
+
+struct ty_op {
+  enum ty_op_kind kind;
+  struct ty_view dst, a, b, c;
+  const int32_t *ids;      /* GET_ROWS: token ids (host memory) */
+  const int32_t *pos;      /* ROPE, KV_STORE, ATTENTION: position per token (host) */
+  const float *ff;         /* ROPE: per-dimension frequency factors, or NULL */
+  int32_t i0, i1, i2, i3;
+  float f0, f1, eps;
+};
+
+struct ty_backend_i {
+  const char *name;
+  /* Allocates size bytes of device memory (zeroed). */
+  ty_status (*alloc)(void *ctx, size_t size, void **out, ty_err *err);
+  void (*free)(void *ctx, void *ptr);
+  /* Makes size bytes of host weights at src usable on the device. A backend
+     that can read host memory returns src itself (no copy); others copy.
+     release undoes it. */
+  ty_status (*weights)(void *ctx, const void *src, size_t size, void **out, ty_err *err);
+  void (*release)(void *ctx, void *ptr);
+  ty_status (*set)(void *ctx, void *dst, const void *src, size_t size, ty_err *err);
+  ty_status (*get)(void *ctx, void *dst, const void *src, size_t size, ty_err *err);
+  bool (*supports)(void *ctx, const struct ty_op *op);
+  ty_status (*run)(void *ctx, const struct ty_op *op, ty_err *err);
+  void (*close)(void *ctx);
+};
+
+typedef struct ty_backend {
+  const struct ty_backend_i *i;
+  void *ctx;
+} *ty_backend_t;
+
+/* The CPU backend with a pool of n_threads (0 = all cores). */
+ty_status ty_backend_cpu_open(int n_threads, ty_backend_t *out, ty_err *err);
+int ty_backend_cpu_threads(ty_backend_t b);
+
+void ty_backend_close(ty_backend_t b);   /* NULL is fine */
+
+/* Wrappers: check arguments once, then call the backend. */
+ty_status ty_backend_alloc(ty_backend_t b, size_t size, void **out, ty_err *err);
+void ty_backend_free(ty_backend_t b, void *ptr);
+ty_status ty_backend_weights(ty_backend_t b, const void *src, size_t size, void **out, ty_err *err);
+void ty_backend_release(ty_backend_t b, void *ptr);
+ty_status ty_backend_set(ty_backend_t b, void *dst, const void *src, size_t size, ty_err *err);
+ty_status ty_backend_get(ty_backend_t b, void *dst, const void *src, size_t size, ty_err *err);
+ty_status ty_backend_run(ty_backend_t b, const struct ty_op *op, ty_err *err);
+
+/* A view over contiguous rows. */
+static inline struct ty_view ty_view_make(void *data, int type, int64_t rows, int64_t cols,
+                                          size_t stride) {
+  struct ty_view v = { data, type, rows, cols, stride };
+  return v;
+}
+
+#endif

@@ -1,0 +1,446 @@
+/*
+ * cpu.c: the CPU backend. Weights are used in place from the file mapping;
+ * each op runs on a persistent thread pool. Work buffers (quantized
+ * activations, attention scores) grow to the largest op seen and are then
+ * reused, so a decode step allocates nothing.
+ */
+#include "backend.h"
+#include "threadpool.h"
+#include "../tensor/tensor.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Elementwise ops smaller than this run on the calling thread alone: waking
+   the pool costs more than the work. */
+#define SMALL_OP 16384
+
+struct cpu {
+  ty_pool *pool;
+  void *work;
+  size_t work_size;
+};
+
+struct job {
+  struct cpu *cpu;
+  const struct ty_op *op;
+  const void *bq;           /* MATMUL: activations in the weight's vec_dot type */
+  size_t bq_stride;
+  size_t per_thread;        /* ATTENTION: bytes of work buffer per thread */
+};
+
+
+/* ================================================================
+   memory
+   ================================================================ */
+
+static ty_status cpu_alloc(void *ctx, size_t size, void **out, ty_err *err) {
+  /* 64-byte alignment: a cache line, and what AVX-512 loads like best */
+  size_t rounded = (size + 63) & ~(size_t)63;
+  void *p = aligned_alloc(64, rounded);
+  if (p == NULL)
+    return ty_err_set(err, TY_ERR_NOMEM, "cpu: cannot allocate %zu bytes", size);
+  memset(p, 0, rounded);
+  *out = p;
+  return TY_OK;
+}
+
+
+static void cpu_free(void *ctx, void *ptr) {
+  free(ptr);
+}
+
+
+static ty_status cpu_weights(void *ctx, const void *src, size_t size, void **out, ty_err *err) {
+  *out = (void *)src;     /* read in place from the mapping */
+  return TY_OK;
+}
+
+
+static ty_status cpu_copy(void *ctx, void *dst, const void *src, size_t size, ty_err *err) {
+  memmove(dst, src, size);
+  return TY_OK;
+}
+
+
+static ty_status work_reserve(struct cpu *c, size_t size, ty_err *err) {
+  void *p;
+  if (size <= c->work_size) return TY_OK;
+  size = (size + 4095) & ~(size_t)4095;
+  p = aligned_alloc(64, size);
+  if (p == NULL)
+    return ty_err_set(err, TY_ERR_NOMEM, "cpu: cannot allocate %zu bytes of work memory", size);
+  free(c->work);
+  c->work = p;
+  c->work_size = size;
+  return TY_OK;
+}
+
+
+#define ROW(v, r) ((char *)(v).data + (size_t)(r) * (v).stride)
+
+
+/* ================================================================
+   ops
+   ================================================================ */
+
+static void get_rows(void *arg, int ith, int nth) {
+  const struct ty_op *op = ((struct job *)arg)->op;
+  const struct ty_qtype_traits *tr = ty_qtype_get(op->a.type);
+  long lo, hi;
+  ty_pool_range((long)op->dst.rows, ith, nth, &lo, &hi);
+  for (long t = lo; t < hi; t++) {
+    float *y = (float *)ROW(op->dst, t);
+    tr->to_float(ROW(op->a, op->ids[t]), y, op->a.cols);
+    if (op->f0 != 1.0f)
+      for (int64_t i = 0; i < op->dst.cols; i++) y[i] *= op->f0;
+  }
+}
+
+
+/* y = x / sqrt(mean(x^2) + eps) * w over n elements, rounded as ggml does:
+   squares in float, summed in double, then (x * scale) * w. The q8
+   activation quantizers downstream turn a last-bit difference here into a
+   whole quantization step now and then, so the order matters. */
+static void rmsnorm_row(float *y, const float *x, const float *w, int64_t n, float eps) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+  float scale = 1.0f / sqrtf((float)(sum / n) + eps);
+  for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+}
+
+
+static void rmsnorm(void *arg, int ith, int nth) {
+  const struct ty_op *op = ((struct job *)arg)->op;
+  int64_t group = op->i0 > 0 ? op->i0 : op->a.cols;
+  int64_t per_row = op->a.cols / group;
+  long lo, hi;
+  ty_pool_range((long)(op->a.rows * per_row), ith, nth, &lo, &hi);
+  for (long k = lo; k < hi; k++) {
+    int64_t t = k / per_row, g = k % per_row;
+    const float *x = (const float *)ROW(op->a, t) + g * group;
+    float *y = (float *)ROW(op->dst, t) + g * group;
+    rmsnorm_row(y, x, (const float *)op->b.data, group, op->eps);
+  }
+}
+
+
+/* Output rows are split across threads; each thread walks its rows in tiles
+   so a tile of weights stays in cache while every token uses it. */
+#define MATMUL_TILE 16
+
+static void matmul(void *arg, int ith, int nth) {
+  struct job *j = arg;
+  const struct ty_op *op = j->op;
+  ty_vec_dot_fn dot = ty_qtype_get(op->a.type)->vec_dot;
+  int n = (int)op->a.cols;
+  long lo, hi;
+  ty_pool_range((long)op->a.rows, ith, nth, &lo, &hi);
+  for (long r0 = lo; r0 < hi; r0 += MATMUL_TILE) {
+    long r1 = r0 + MATMUL_TILE < hi ? r0 + MATMUL_TILE : hi;
+    for (int64_t t = 0; t < op->b.rows; t++) {
+      const char *bq = (const char *)j->bq + (size_t)t * j->bq_stride;
+      float *y = (float *)ROW(op->dst, t);
+      for (long r = r0; r < r1; r++)
+        dot(n, &y[r], ROW(op->a, r), bq);
+    }
+  }
+}
+
+
+static void quantize_rows(void *arg, int ith, int nth) {
+  struct job *j = arg;
+  const struct ty_op *op = j->op;
+  const struct ty_qtype_traits *a = ty_qtype_get(op->a.type);
+  ty_from_float_fn q = ty_qtype_get(a->vec_dot_type)->from_float;
+  long lo, hi;
+  ty_pool_range((long)op->b.rows, ith, nth, &lo, &hi);
+  for (long t = lo; t < hi; t++)
+    q((const float *)ROW(op->b, t), (char *)j->bq + (size_t)t * j->bq_stride, op->b.cols);
+}
+
+
+static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) {
+  const struct ty_qtype_traits *a = ty_qtype_get(op->a.type);
+  struct job j = { c, op, op->b.data, op->b.stride, 0 };
+  ty_status st;
+  if (a->vec_dot_type != TY_QTYPE_F32) {
+    j.bq_stride = ty_qtype_row_size(a->vec_dot_type, op->b.cols);
+    if ((st = work_reserve(c, j.bq_stride * (size_t)op->b.rows, err)) != TY_OK) return st;
+    j.bq = c->work;
+    if (op->b.rows == 1)
+      quantize_rows(&j, 0, 1);
+    else
+      ty_pool_run(c->pool, quantize_rows, &j);
+  }
+  ty_pool_run(c->pool, matmul, &j);
+  return TY_OK;
+}
+
+
+/* Rotates pairs (x[i], x[i + d/2]) in NeoX order or (x[2i], x[2i+1]) in the
+   original order, theta = pos * base^(-2i/d) * scale / ff[i], as ggml. */
+static void rope(void *arg, int ith, int nth) {
+  const struct ty_op *op = ((struct job *)arg)->op;
+  int hd = op->i0, nd = op->i1, neox = op->i2;
+  int64_t n_head = op->dst.cols / hd;
+  float theta_scale = powf(op->f0, -2.0f / nd);
+  long lo, hi;
+  ty_pool_range((long)(op->dst.rows * n_head), ith, nth, &lo, &hi);
+  for (long k = lo; k < hi; k++) {
+    int64_t t = k / n_head, h = k % n_head;
+    float *x = (float *)ROW(op->dst, t) + h * hd;
+    float theta = (float)op->pos[t];
+    for (int i = 0; i < nd; i += 2) {
+      float th = theta * op->f1;
+      if (op->ff != NULL) th /= op->ff[i / 2];
+      float cs = cosf(th), sn = sinf(th);
+      int a = neox ? i / 2 : i, b = neox ? i / 2 + nd / 2 : i + 1;
+      float x0 = x[a], x1 = x[b];
+      x[a] = x0 * cs - x1 * sn;
+      x[b] = x0 * sn + x1 * cs;
+      theta *= theta_scale;
+    }
+  }
+}
+
+
+static void kv_store(void *arg, int ith, int nth) {
+  const struct ty_op *op = ((struct job *)arg)->op;
+  ty_from_float_fn q = ty_qtype_get(op->dst.type)->from_float;
+  long lo, hi;
+  ty_pool_range((long)op->a.rows, ith, nth, &lo, &hi);
+  for (long t = lo; t < hi; t++)
+    q((const float *)ROW(op->a, t), ROW(op->dst, op->pos[t]), op->a.cols);
+}
+
+
+/* One (token, head) at a time: scores against every visible key, softmax,
+   then the weighted sum of values. As llama.cpp without flash attention, the
+   query is rounded to the cache's dot type and, for an f16 cache, the
+   probabilities to f16 before they weight the values. */
+static void attention(void *arg, int ith, int nth) {
+  struct job *j = arg;
+  const struct ty_op *op = j->op;
+  int n_head = op->i0, n_head_kv = op->i1, hd = op->i2, window = op->i3;
+  const struct ty_qtype_traits *kt = ty_qtype_get(op->b.type);
+  const struct ty_qtype_traits *kd = ty_qtype_get(kt->vec_dot_type);
+  const struct ty_qtype_traits *vt = ty_qtype_get(op->c.type);
+  size_t kv_row = ty_qtype_row_size(op->b.type, hd);   /* bytes of one head in a cache row */
+  size_t vv_row = ty_qtype_row_size(op->c.type, hd);
+  char *mine = (char *)j->cpu->work + (size_t)ith * j->per_thread;
+  float *qf = (float *)mine;                 /* hd floats: rounded query */
+  float *vf = qf + hd;                       /* hd floats: one value row */
+  float *score = vf + hd;                    /* n_ctx floats */
+  void *qq = score + op->b.rows;             /* query in the key dot type */
+  long lo, hi;
+  ty_pool_range((long)(op->a.rows * n_head), ith, nth, &lo, &hi);
+  for (long k = lo; k < hi; k++) {
+    int64_t t = k / n_head;
+    int h = (int)(k % n_head), hk = h / (n_head / n_head_kv);
+    int32_t p = op->pos[t];
+    int32_t first = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+    const float *q = (const float *)ROW(op->a, t) + (size_t)h * hd;
+    float *out = (float *)ROW(op->dst, t) + (size_t)h * hd;
+    float mx = -INFINITY;
+    double sum = 0.0;
+    if (kt->vec_dot_type == TY_QTYPE_F32)
+      memcpy(qq, q, (size_t)hd * sizeof(float));
+    else
+      kd->from_float(q, qq, hd);
+    for (int32_t i = first; i <= p; i++) {
+      float s;
+      kt->vec_dot(hd, &s, ROW(op->b, i) + hk * kv_row, qq);
+      s *= op->f0;
+      score[i] = s;
+      if (s > mx) mx = s;
+    }
+    for (int32_t i = first; i <= p; i++) {
+      float e = expf(score[i] - mx);
+      score[i] = e;
+      sum += e;
+    }
+    float inv = (float)(1.0 / sum);
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int32_t i = first; i <= p; i++) {
+      float w = score[i] * inv;
+      if (op->c.type == TY_QTYPE_F16) w = ty_fp16_to_fp32(ty_fp32_to_fp16(w));
+      vt->to_float(ROW(op->c, i) + hk * vv_row, vf, hd);
+      for (int d = 0; d < hd; d++) out[d] += w * vf[d];
+    }
+  }
+}
+
+
+/* GELU (tanh form) through an f16 table, as ggml computes it on the CPU:
+   the input is rounded to f16 and the result is an f16 value. */
+static float gelu_table[65536];
+static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
+
+static void gelu_init(void) {
+  const float c = 0.044715f, s = 0.79788456080286535587989211986876f;  /* sqrt(2/pi) */
+  for (int i = 0; i < 65536; i++) {
+    float x = ty_fp16_to_fp32((uint16_t)i);
+    float g = 0.5f * x * (1.0f + tanhf(s * x * (1.0f + c * x * x)));
+    gelu_table[i] = ty_fp16_to_fp32(ty_fp32_to_fp16(g));
+  }
+}
+
+
+static inline float gelu(float x) {
+  if (x <= -10.0f) return 0.0f;
+  if (x >= 10.0f) return x;
+  return gelu_table[ty_fp32_to_fp16(x)];
+}
+
+
+static void glu(void *arg, int ith, int nth) {
+  const struct ty_op *op = ((struct job *)arg)->op;
+  int64_t n = op->a.cols;
+  long lo, hi;
+  ty_pool_range((long)(op->a.rows * n), ith, nth, &lo, &hi);
+  for (long k = lo; k < hi; k++) {
+    int64_t t = k / n, i = k % n;
+    float x = ((const float *)ROW(op->a, t))[i], g = ((const float *)ROW(op->b, t))[i];
+    float act = op->i0 == TY_ACT_GELU ? gelu(x) : x / (1.0f + expf(-x));
+    ((float *)ROW(op->dst, t))[i] = act * g;
+  }
+}
+
+
+static void add(void *arg, int ith, int nth) {
+  const struct ty_op *op = ((struct job *)arg)->op;
+  int64_t n = op->a.cols;
+  long lo, hi;
+  ty_pool_range((long)(op->a.rows * n), ith, nth, &lo, &hi);
+  for (long k = lo; k < hi; k++) {
+    int64_t t = k / n, i = k % n;
+    ((float *)ROW(op->dst, t))[i] = ((const float *)ROW(op->a, t))[i] + ((const float *)ROW(op->b, t))[i];
+  }
+}
+
+
+static void scale(void *arg, int ith, int nth) {
+  const struct ty_op *op = ((struct job *)arg)->op;
+  int64_t n = op->a.cols;
+  long lo, hi;
+  ty_pool_range((long)(op->a.rows * n), ith, nth, &lo, &hi);
+  for (long k = lo; k < hi; k++) {
+    int64_t t = k / n, i = k % n;
+    ((float *)ROW(op->dst, t))[i] = ((const float *)ROW(op->a, t))[i] * op->f0;
+  }
+}
+
+
+/* ================================================================
+   dispatch
+   ================================================================ */
+
+static bool is_f32(const struct ty_view *v) { return v->type == TY_QTYPE_F32; }
+
+
+static bool cpu_supports(void *ctx, const struct ty_op *op) {
+  const struct ty_qtype_traits *t;
+  switch (op->kind) {
+    case TY_OP_GET_ROWS:
+      return ty_qtype_get(op->a.type) != NULL && is_f32(&op->dst);
+    case TY_OP_MATMUL:
+      t = ty_qtype_get(op->a.type);
+      return t != NULL && t->vec_dot != NULL && is_f32(&op->b) && is_f32(&op->dst) &&
+             (t->vec_dot_type == TY_QTYPE_F32 || ty_qtype_get(t->vec_dot_type)->from_float != NULL);
+    case TY_OP_KV_STORE:
+      t = ty_qtype_get(op->dst.type);
+      return t != NULL && t->from_float != NULL;
+    case TY_OP_ATTENTION:
+      t = ty_qtype_get(op->b.type);
+      return t != NULL && t->vec_dot != NULL && ty_qtype_get(op->c.type) != NULL &&
+             op->i1 > 0 && op->i0 % op->i1 == 0;
+    default:
+      return true;
+  }
+}
+
+
+static ty_status cpu_run(void *ctx, const struct ty_op *op, ty_err *err) {
+  struct cpu *c = ctx;
+  struct job j = { c, op, NULL, 0, 0 };
+  ty_pool_fn fn = NULL;
+  int64_t size = op->a.rows * op->a.cols;
+  switch (op->kind) {
+    case TY_OP_MATMUL: return run_matmul(c, op, err);
+    case TY_OP_GET_ROWS: fn = get_rows; size = op->dst.rows * op->dst.cols; break;
+    case TY_OP_RMSNORM: fn = rmsnorm; break;
+    case TY_OP_ROPE: fn = rope; size = op->dst.rows * op->dst.cols; break;
+    case TY_OP_KV_STORE: fn = kv_store; break;
+    case TY_OP_GLU: fn = glu; break;
+    case TY_OP_ADD: fn = add; break;
+    case TY_OP_SCALE: fn = scale; break;
+    case TY_OP_ATTENTION: {
+      int hd = op->i2;
+      ty_status st;
+      j.per_thread = ((size_t)(2 * hd + op->b.rows) * sizeof(float) +
+                      ty_qtype_row_size(ty_qtype_get(op->b.type)->vec_dot_type, hd) + 63) & ~(size_t)63;
+      if ((st = work_reserve(c, j.per_thread * (size_t)ty_pool_size(c->pool), err)) != TY_OK)
+        return st;
+      ty_pool_run(c->pool, attention, &j);
+      return TY_OK;
+    }
+    default:
+      return ty_err_set(err, TY_ERR_UNSUPPORTED, "cpu: op %d not implemented", (int)op->kind);
+  }
+  if (size < SMALL_OP)
+    fn(&j, 0, 1);
+  else
+    ty_pool_run(c->pool, fn, &j);
+  return TY_OK;
+}
+
+
+static void cpu_close(void *ctx) {
+  struct cpu *c = ctx;
+  ty_pool_free(c->pool);
+  free(c->work);
+  free(c);
+}
+
+
+static const struct ty_backend_i cpu_i = {
+  "cpu", cpu_alloc, cpu_free, cpu_weights, NULL, cpu_copy, cpu_copy,
+  cpu_supports, cpu_run, cpu_close
+};
+
+
+ty_status ty_backend_cpu_open(int n_threads, ty_backend_t *out, ty_err *err) {
+  struct cpu *c;
+  ty_backend_t b;
+  *out = NULL;
+  if (n_threads <= 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    n_threads = n > 0 ? (int)n : 1;
+  }
+  pthread_once(&gelu_once, gelu_init);
+  c = calloc(1, sizeof *c);
+  b = calloc(1, sizeof *b);
+  if (c == NULL || b == NULL) {
+    free(c);
+    free(b);
+    return ty_err_set(err, TY_ERR_NOMEM, "cpu backend: out of memory");
+  }
+  if ((c->pool = ty_pool_new(n_threads, err)) == NULL) {
+    free(c);
+    free(b);
+    return err != NULL ? err->code : TY_ERR_IO;
+  }
+  b->i = &cpu_i;
+  b->ctx = c;
+  *out = b;
+  return TY_OK;
+}
+
+
+int ty_backend_cpu_threads(ty_backend_t b) {
+  return ty_pool_size(((struct cpu *)b->ctx)->pool);
+}

@@ -1,0 +1,33 @@
+/*
+ * threadpool.h: a persistent pool of worker threads for the CPU backend.
+ * The caller's thread takes part as thread 0, so a pool of n threads starts
+ * n-1 workers. Workers spin briefly between jobs (a decode step issues
+ * hundreds of small jobs per token), then sleep on a condition variable.
+ */
+#ifndef TY_THREADPOOL_H
+#define TY_THREADPOOL_H
+
+#include "../base/base.h"
+
+typedef struct ty_pool ty_pool;
+
+/* Runs on every thread: ith in [0, nth). */
+typedef void (*ty_pool_fn)(void *arg, int ith, int nth);
+
+/* Starts a pool of n threads (n >= 1). Returns NULL on failure. */
+ty_pool *ty_pool_new(int n, ty_err *err);
+void ty_pool_free(ty_pool *p);        /* NULL is fine; joins the workers */
+int ty_pool_size(const ty_pool *p);
+
+/* Runs fn(arg, ith, nth) on all threads and returns when all are done.
+   Not reentrant: one job at a time, from one calling thread. */
+void ty_pool_run(ty_pool *p, ty_pool_fn fn, void *arg);
+
+/* Splits [0, n) into nth nearly equal parts; sets [*lo, *hi) for part ith. */
+static inline void ty_pool_range(long n, int ith, int nth, long *lo, long *hi) {
+  long per = n / nth, rem = n % nth;
+  *lo = ith * per + (ith < rem ? ith : rem);
+  *hi = *lo + per + (ith < rem ? 1 : 0);
+}
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * forward.c: the forward pass, one function that reads top to bottom, layer
+ * by layer, as a list of backend ops. Tokens go through in chunks of at most
+ * n_batch; only the last token's logits are computed.
+ */
+#include "model_impl.h"
+#include "../tensor/tensor.h"
+
+#include <string.h>
+
+
+/* A view of the first n rows of v. */
+static struct ty_view rows(struct ty_view v, int64_t n) {
+  v.rows = n;
+  return v;
+}
+
+
+/* A view of row r of v as a one-row matrix. */
+static struct ty_view row(struct ty_view v, int64_t r) {
+  v.data = (char *)v.data + (size_t)r * v.stride;
+  v.rows = 1;
+  return v;
+}
+
+
+static ty_status op_norm(ty_backend_t be, struct ty_view dst, struct ty_view x, struct ty_view w,
+                         int group, float eps, ty_err *err) {
+  struct ty_op op = { .kind = TY_OP_RMSNORM, .dst = dst, .a = x, .b = w, .i0 = group, .eps = eps };
+  return ty_backend_run(be, &op, err);
+}
+
+
+static ty_status op_matmul(ty_backend_t be, struct ty_view dst, struct ty_view w, struct ty_view x,
+                           ty_err *err) {
+  struct ty_op op = { .kind = TY_OP_MATMUL, .dst = dst, .a = w, .b = x };
+  return ty_backend_run(be, &op, err);
+}
+
+
+static ty_status op_binary(ty_backend_t be, enum ty_op_kind kind, struct ty_view dst,
+                           struct ty_view a, struct ty_view b, int i0, ty_err *err) {
+  struct ty_op op = { .kind = kind, .dst = dst, .a = a, .b = b, .i0 = i0 };
+  return ty_backend_run(be, &op, err);
+}
+
+
+/* One chunk of n tokens at positions s->pos[0..n). */
+static ty_status forward_chunk(ty_model *m, const int32_t *tokens, int n, bool last, ty_err *err) {
+  const struct ty_hparams *hp = &m->hp;
+  const struct ty_weights *w = &m->w;
+  struct ty_state *s = &m->s;
+  ty_backend_t be = m->be;
+  struct ty_view x = rows(s->x, n), xb = rows(s->xb, n), xb2 = rows(s->xb2, n);
+  struct ty_view q = rows(s->q, n), k = rows(s->k, n), v = rows(s->v, n), att = rows(s->att, n);
+  struct ty_view hb = rows(s->hb, n), hb2 = rows(s->hb2, n);
+  int act = hp->arch == TY_ARCH_GEMMA3 ? TY_ACT_GELU : TY_ACT_SILU;
+  ty_status st;
+
+  struct ty_op embed = { .kind = TY_OP_GET_ROWS, .dst = x, .a = w->tok_embd, .ids = tokens,
+                         .f0 = hp->embd_scale };
+  if ((st = ty_backend_run(be, &embed, err)) != TY_OK) return st;
+
+  for (int l = 0; l < hp->n_layer; l++) {
+    const struct ty_layer_weights *L = &w->layers[l];
+    bool swa = hp->swa_pattern > 0 && hp->sliding_window > 0 &&
+               l % hp->swa_pattern < hp->swa_pattern - 1;
+
+    if (m->cancel != NULL && m->cancel(m->cancel_ud))
+      return ty_err_set(err, TY_ERR_CANCELLED, "interrupted");
+
+    /* attention */
+    if ((st = op_norm(be, xb, x, L->attn_norm, 0, hp->eps, err)) ||
+        (st = op_matmul(be, q, L->wq, xb, err)) ||
+        (st = op_matmul(be, k, L->wk, xb, err)) ||
+        (st = op_matmul(be, v, L->wv, xb, err)))
+      return st;
+    if (L->q_norm.data != NULL &&
+        ((st = op_norm(be, q, q, L->q_norm, hp->head_dim, hp->eps, err)) ||
+         (st = op_norm(be, k, k, L->k_norm, hp->head_dim, hp->eps, err))))
+      return st;
+    struct ty_op rope = { .kind = TY_OP_ROPE, .dst = q, .a = q, .pos = s->pos,
+                          .ff = w->rope_freqs.data, .i0 = hp->head_dim, .i1 = hp->rope_dims,
+                          .i2 = hp->rope_neox, .f0 = swa ? hp->rope_base_swa : hp->rope_base,
+                          .f1 = swa ? 1.0f : hp->rope_scale };
+    if ((st = ty_backend_run(be, &rope, err)) != TY_OK) return st;
+    rope.dst = rope.a = k;
+    if ((st = ty_backend_run(be, &rope, err)) != TY_OK) return st;
+    struct ty_op store = { .kind = TY_OP_KV_STORE, .dst = s->kc[l], .a = k, .pos = s->pos };
+    if ((st = ty_backend_run(be, &store, err)) != TY_OK) return st;
+    store.dst = s->vc[l];
+    store.a = v;
+    if ((st = ty_backend_run(be, &store, err)) != TY_OK) return st;
+    struct ty_op attn = { .kind = TY_OP_ATTENTION, .dst = att, .a = q, .b = s->kc[l],
+                          .c = s->vc[l], .pos = s->pos, .i0 = hp->n_head, .i1 = hp->n_head_kv,
+                          .i2 = hp->head_dim, .i3 = swa ? hp->sliding_window : 0,
+                          .f0 = hp->attn_scale };
+    if ((st = ty_backend_run(be, &attn, err)) != TY_OK) return st;
+    if ((st = op_matmul(be, xb2, L->wo, att, err))) return st;
+    if (L->post_attn_norm.data != NULL &&
+        (st = op_norm(be, xb2, xb2, L->post_attn_norm, 0, hp->eps, err)))
+      return st;
+    if ((st = op_binary(be, TY_OP_ADD, x, x, xb2, 0, err))) return st;
+
+    /* feed-forward */
+    if ((st = op_norm(be, xb, x, L->ffn_norm, 0, hp->eps, err)) ||
+        (st = op_matmul(be, hb, L->gate, xb, err)) ||
+        (st = op_matmul(be, hb2, L->up, xb, err)) ||
+        (st = op_binary(be, TY_OP_GLU, hb, hb, hb2, act, err)) ||
+        (st = op_matmul(be, xb2, L->down, hb, err)))
+      return st;
+    if (L->post_ffn_norm.data != NULL &&
+        (st = op_norm(be, xb2, xb2, L->post_ffn_norm, 0, hp->eps, err)))
+      return st;
+    if ((st = op_binary(be, TY_OP_ADD, x, x, xb2, 0, err))) return st;
+  }
+
+  if (!last) return TY_OK;
+  struct ty_view xl = row(s->x, n - 1), xn = row(s->xb, 0);
+  if ((st = op_norm(be, xn, xl, w->output_norm, 0, hp->eps, err)) ||
+      (st = op_matmul(be, s->logits, w->output, xn, err)))
+    return st;
+  return ty_backend_get(be, s->logits_host, s->logits.data,
+                        (size_t)hp->n_vocab * sizeof(float), err);
+}
+
+
+ty_status ty_forward(ty_model *m, const int32_t *tokens, int n, ty_err *err) {
+  struct ty_state *s = &m->s;
+  for (int done = 0; done < n;) {
+    int chunk = n - done < m->n_batch ? n - done : m->n_batch;
+    ty_status st;
+    for (int i = 0; i < chunk; i++) s->pos[i] = s->n_past + i;
+    st = forward_chunk(m, tokens + done, chunk, done + chunk == n, err);
+    if (st != TY_OK) return st;
+    s->n_past += chunk;
+    done += chunk;
+  }
+  return TY_OK;
+}

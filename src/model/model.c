@@ -1,0 +1,379 @@
+/*
+ * model.c: opening a model: hyperparameters from GGUF metadata, weights
+ * found and shape-checked in the tensor table, and run state (activations
+ * and KV cache) allocated once on the backend.
+ */
+#include "model_impl.h"
+#include "../tensor/tensor.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+void ty_model_params_default(struct ty_model_params *p) {
+  memset(p, 0, sizeof *p);
+  p->num_ctx = 2048;
+  p->num_batch = 512;
+  p->kv_type = TY_QTYPE_F16;
+}
+
+
+/* ================================================================
+   hyperparameters
+   ================================================================ */
+
+static bool get_arch_u32(const ty_gguf *g, const char *arch, const char *key, uint32_t *out) {
+  char full[128];
+  snprintf(full, sizeof full, "%s.%s", arch, key);
+  return ty_gguf_get_u32(g, full, out);
+}
+
+
+static bool get_arch_f32(const ty_gguf *g, const char *arch, const char *key, float *out) {
+  char full[128];
+  snprintf(full, sizeof full, "%s.%s", arch, key);
+  return ty_gguf_get_f32(g, full, out);
+}
+
+
+/* A required positive integer: ARCH.key, at most `max`. */
+static ty_status need_u32(const ty_gguf *g, const char *arch, const char *key, uint32_t max,
+                          int *out, ty_err *err) {
+  uint32_t v;
+  if (!get_arch_u32(g, arch, key, &v))
+    return ty_err_set(err, TY_ERR_FORMAT, "%s: missing or non-integer metadata key '%s.%s'",
+                      ty_gguf_path(g), arch, key);
+  if (v == 0 || v > max)
+    return ty_err_set(err, TY_ERR_FORMAT, "%s: metadata key '%s.%s' = %u is out of range (1..%u)",
+                      ty_gguf_path(g), arch, key, v, max);
+  *out = (int)v;
+  return TY_OK;
+}
+
+
+static ty_status read_hparams(const ty_gguf *g, struct ty_hparams *hp, ty_err *err) {
+  struct ty_gguf_str s;
+  const char *path = ty_gguf_path(g), *a;
+  const struct ty_gguf_value *arr;
+  const struct ty_gguf_tensor *emb;
+  uint32_t u;
+  ty_status st;
+
+  memset(hp, 0, sizeof *hp);
+  if (!ty_gguf_get_str(g, "general.architecture", &s))
+    return ty_err_set(err, TY_ERR_FORMAT, "%s: missing metadata key 'general.architecture'", path);
+  snprintf(hp->arch_name, sizeof hp->arch_name, "%.*s", (int)(s.len < 31 ? s.len : 31), s.ptr);
+  if (s.len == 5 && memcmp(s.ptr, "llama", 5) == 0)
+    hp->arch = TY_ARCH_LLAMA;
+  else if (s.len == 6 && memcmp(s.ptr, "gemma3", 6) == 0)
+    hp->arch = TY_ARCH_GEMMA3;
+  else
+    return ty_err_set(err, TY_ERR_UNSUPPORTED,
+                      "%s: architecture '%s' is not supported (tycho runs llama and gemma3)",
+                      path, hp->arch_name);
+  a = hp->arch_name;
+
+  if ((st = need_u32(g, a, "embedding_length", 1 << 20, &hp->n_embd, err)) != TY_OK ||
+      (st = need_u32(g, a, "block_count", 4096, &hp->n_layer, err)) != TY_OK ||
+      (st = need_u32(g, a, "attention.head_count", 4096, &hp->n_head, err)) != TY_OK ||
+      (st = need_u32(g, a, "feed_forward_length", 1 << 22, &hp->n_ff, err)) != TY_OK)
+    return st;
+  hp->n_head_kv = hp->n_head;
+  if (get_arch_u32(g, a, "attention.head_count_kv", &u)) {
+    if (u == 0 || u > (uint32_t)hp->n_head || hp->n_head % u != 0)
+      return ty_err_set(err, TY_ERR_FORMAT, "%s: '%s.attention.head_count_kv' = %u does not divide "
+                        "head_count %d", path, a, u, hp->n_head);
+    hp->n_head_kv = (int)u;
+  }
+  hp->head_dim = hp->n_embd / hp->n_head;
+  if (get_arch_u32(g, a, "attention.key_length", &u)) hp->head_dim = (int)u;
+  hp->v_head_dim = hp->head_dim;
+  if (get_arch_u32(g, a, "attention.value_length", &u)) hp->v_head_dim = (int)u;
+  if (hp->head_dim <= 0 || hp->head_dim > 1024 || hp->head_dim % 2 != 0 ||
+      hp->v_head_dim != hp->head_dim)
+    return ty_err_set(err, TY_ERR_UNSUPPORTED, "%s: head dimensions %d/%d are not supported "
+                      "(even, at most 1024, keys and values alike)", path, hp->head_dim, hp->v_head_dim);
+  hp->n_ctx_train = 2048;
+  if (get_arch_u32(g, a, "context_length", &u) && u > 0) hp->n_ctx_train = (int)u;
+  hp->eps = 1e-5f;
+  get_arch_f32(g, a, "attention.layer_norm_rms_epsilon", &hp->eps);
+  hp->rope_dims = hp->head_dim;
+  if (get_arch_u32(g, a, "rope.dimension_count", &u)) {
+    if (u == 0 || u > (uint32_t)hp->head_dim || u % 2 != 0)
+      return ty_err_set(err, TY_ERR_FORMAT, "%s: '%s.rope.dimension_count' = %u is not an even "
+                        "number up to the head size %d", path, a, u, hp->head_dim);
+    hp->rope_dims = (int)u;
+  }
+  hp->rope_base = 10000.0f;
+  get_arch_f32(g, a, "rope.freq_base", &hp->rope_base);
+  hp->rope_scale = 1.0f;
+  {
+    char key[96];
+    struct ty_gguf_str type = { 0, "" };
+    float factor = 0.0f;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+    ty_gguf_get_str(g, key, &type);
+    if (get_arch_f32(g, a, "rope.scaling.factor", &factor) && factor > 0.0f &&
+        !(type.len == 4 && memcmp(type.ptr, "none", 4) == 0)) {
+      if (type.len != 0 && !(type.len == 6 && memcmp(type.ptr, "linear", 6) == 0))
+        return ty_err_set(err, TY_ERR_UNSUPPORTED, "%s: rope scaling '%.*s' is not supported yet "
+                          "(linear is)", path, (int)type.len, type.ptr);
+      hp->rope_scale = 1.0f / factor;
+    }
+  }
+  hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
+  hp->embd_scale = 1.0f;
+  if (hp->arch == TY_ARCH_GEMMA3) {
+    /* As llama.cpp's gemma3: NeoX rope, sliding-window layers with base
+       10000 and every 6th layer global, embeddings scaled by sqrt(n_embd). */
+    hp->rope_neox = true;
+    hp->rope_base_swa = 10000.0f;
+    hp->swa_pattern = 6;
+    if (get_arch_u32(g, a, "attention.sliding_window", &u)) hp->sliding_window = (int)u;
+    if (get_arch_u32(g, a, "attention.sliding_window_pattern", &u)) hp->swa_pattern = (int)u;
+    hp->embd_scale = sqrtf((float)hp->n_embd);
+  }
+
+  emb = ty_gguf_tensor_find(g, "token_embd.weight");
+  if (emb == NULL)
+    return ty_err_set(err, TY_ERR_FORMAT, "%s: missing tensor 'token_embd.weight'", path);
+  if (emb->ne[1] <= 0 || emb->ne[1] > (1 << 24))
+    return ty_err_set(err, TY_ERR_FORMAT, "%s: tensor 'token_embd.weight' has %lld rows, not a "
+                      "vocabulary size", path, (long long)emb->ne[1]);
+  hp->n_vocab = (int)emb->ne[1];
+  arr = ty_gguf_get_arr(g, "tokenizer.ggml.tokens");
+  if (arr != NULL && arr->v.arr.n != (uint64_t)hp->n_vocab && arr->v.arr.n > (uint64_t)hp->n_vocab)
+    return ty_err_set(err, TY_ERR_FORMAT, "%s: the vocabulary has %llu tokens but "
+                      "'token_embd.weight' only %d rows", path,
+                      (unsigned long long)arr->v.arr.n, hp->n_vocab);
+  hp->tied_output = ty_gguf_tensor_find(g, "output.weight") == NULL;
+  return TY_OK;
+}
+
+
+/* ================================================================
+   weights
+   ================================================================ */
+
+/* Finds `name`, checks it is (rows, cols) of a type tycho can use for
+   `matmul`, makes it resident on the backend, and fills *v. Absent optional
+   tensors leave v->data NULL. */
+static ty_status bind(ty_model *m, struct ty_view *v, const char *name, int64_t cols,
+                      int64_t rows, bool required, bool matmul, ty_err *err) {
+  const struct ty_gguf_tensor *t = ty_gguf_tensor_find(m->gguf, name);
+  const struct ty_qtype_traits *tr;
+  const char *path = ty_gguf_path(m->gguf);
+  void *data;
+  ty_status st;
+  memset(v, 0, sizeof *v);
+  if (t == NULL) {
+    if (!required) return TY_OK;
+    return ty_err_set(err, TY_ERR_FORMAT, "%s: missing tensor '%s'", path, name);
+  }
+  if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
+    return ty_err_set(err, TY_ERR_FORMAT, "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], "
+                      "expected [%lld, %lld]", path, name, (long long)t->ne[0], (long long)t->ne[1],
+                      (long long)t->ne[2], (long long)t->ne[3], (long long)cols, (long long)rows);
+  tr = ty_qtype_get(t->type);
+  if (tr == NULL || (matmul && tr->vec_dot == NULL) || (!matmul && t->type != TY_QTYPE_F32))
+    return ty_err_set(err, TY_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which tycho cannot "
+                      "use there", path, name, tr != NULL ? tr->name : "unknown");
+  if ((st = ty_backend_weights(m->be, t->data, t->nbytes, &data, err)) != TY_OK)
+    return st;
+  *v = ty_view_make(data, t->type, rows, cols, ty_qtype_row_size(t->type, cols));
+  return TY_OK;
+}
+
+
+static ty_status bind_weights(ty_model *m, ty_err *err) {
+  const struct ty_hparams *hp = &m->hp;
+  struct ty_weights *w = &m->w;
+  bool gemma = hp->arch == TY_ARCH_GEMMA3;
+  int64_t qd = (int64_t)hp->n_head * hp->head_dim, kd = (int64_t)hp->n_head_kv * hp->head_dim;
+  ty_status st;
+
+  w->layers = calloc((size_t)hp->n_layer, sizeof *w->layers);
+  if (w->layers == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
+  if ((st = bind(m, &w->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true, true, err)) ||
+      (st = bind(m, &w->output_norm, "output_norm.weight", hp->n_embd, 1, true, false, err)) ||
+      (st = bind(m, &w->rope_freqs, "rope_freqs.weight", hp->rope_dims / 2, 1, false, false, err)))
+    return st;
+  if (hp->tied_output)
+    w->output = w->tok_embd;
+  else if ((st = bind(m, &w->output, "output.weight", hp->n_embd, hp->n_vocab, true, true, err)))
+    return st;
+
+  for (int l = 0; l < hp->n_layer; l++) {
+    struct ty_layer_weights *L = &w->layers[l];
+    char n[64];
+#define B(field, suffix, cols, rows, req, mm) \
+    (snprintf(n, sizeof n, "blk.%d." suffix ".weight", l), \
+     bind(m, &L->field, n, cols, rows, req, mm, err))
+    if ((st = B(attn_norm, "attn_norm", hp->n_embd, 1, true, false)) ||
+        (st = B(wq, "attn_q", hp->n_embd, qd, true, true)) ||
+        (st = B(wk, "attn_k", hp->n_embd, kd, true, true)) ||
+        (st = B(wv, "attn_v", hp->n_embd, kd, true, true)) ||
+        (st = B(wo, "attn_output", qd, hp->n_embd, true, true)) ||
+        (st = B(ffn_norm, "ffn_norm", hp->n_embd, 1, true, false)) ||
+        (st = B(gate, "ffn_gate", hp->n_embd, hp->n_ff, true, true)) ||
+        (st = B(up, "ffn_up", hp->n_embd, hp->n_ff, true, true)) ||
+        (st = B(down, "ffn_down", hp->n_ff, hp->n_embd, true, true)) ||
+        (st = B(q_norm, "attn_q_norm", hp->head_dim, 1, gemma, false)) ||
+        (st = B(k_norm, "attn_k_norm", hp->head_dim, 1, gemma, false)) ||
+        (st = B(post_attn_norm, "post_attention_norm", hp->n_embd, 1, gemma, false)) ||
+        (st = B(post_ffn_norm, "post_ffw_norm", hp->n_embd, 1, gemma, false)))
+      return st;
+#undef B
+  }
+  return TY_OK;
+}
+
+
+/* ================================================================
+   run state
+   ================================================================ */
+
+static ty_status state_view(ty_model *m, struct ty_view *v, int type, int64_t rows, int64_t cols,
+                            ty_err *err) {
+  size_t stride = ty_qtype_row_size(type, cols);
+  void *data, **grown;
+  ty_status st;
+  if (stride == 0)
+    return ty_err_set(err, TY_ERR_UNSUPPORTED, "%s: rows of %lld values do not fit type %s",
+                      ty_gguf_path(m->gguf), (long long)cols, ty_qtype_get(type)->name);
+  grown = realloc(m->allocs, (size_t)(m->n_allocs + 1) * sizeof *grown);
+  if (grown == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
+  m->allocs = grown;
+  if ((st = ty_backend_alloc(m->be, stride * (size_t)rows, &data, err)) != TY_OK) return st;
+  m->allocs[m->n_allocs++] = data;
+  *v = ty_view_make(data, type, rows, cols, stride);
+  return TY_OK;
+}
+
+
+static ty_status alloc_state(ty_model *m, ty_err *err) {
+  const struct ty_hparams *hp = &m->hp;
+  struct ty_state *s = &m->s;
+  int nb = m->n_batch, f32 = TY_QTYPE_F32;
+  int64_t qd = (int64_t)hp->n_head * hp->head_dim, kd = (int64_t)hp->n_head_kv * hp->head_dim;
+  ty_status st;
+
+  s->kc = calloc((size_t)hp->n_layer, sizeof *s->kc);
+  s->vc = calloc((size_t)hp->n_layer, sizeof *s->vc);
+  s->pos = calloc((size_t)nb, sizeof *s->pos);
+  s->logits_host = calloc((size_t)hp->n_vocab, sizeof *s->logits_host);
+  if (s->kc == NULL || s->vc == NULL || s->pos == NULL || s->logits_host == NULL)
+    return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
+  if ((st = state_view(m, &s->x, f32, nb, hp->n_embd, err)) ||
+      (st = state_view(m, &s->xb, f32, nb, hp->n_embd, err)) ||
+      (st = state_view(m, &s->xb2, f32, nb, hp->n_embd, err)) ||
+      (st = state_view(m, &s->q, f32, nb, qd, err)) ||
+      (st = state_view(m, &s->k, f32, nb, kd, err)) ||
+      (st = state_view(m, &s->v, f32, nb, kd, err)) ||
+      (st = state_view(m, &s->att, f32, nb, qd, err)) ||
+      (st = state_view(m, &s->hb, f32, nb, hp->n_ff, err)) ||
+      (st = state_view(m, &s->hb2, f32, nb, hp->n_ff, err)) ||
+      (st = state_view(m, &s->logits, f32, 1, hp->n_vocab, err)))
+    return st;
+  for (int l = 0; l < hp->n_layer; l++)
+    if ((st = state_view(m, &s->kc[l], m->kv_type, m->n_ctx, kd, err)) ||
+        (st = state_view(m, &s->vc[l], m->kv_type, m->n_ctx, kd, err)))
+      return st;
+  return TY_OK;
+}
+
+
+/* ================================================================
+   open and close
+   ================================================================ */
+
+ty_status ty_model_open(const char *path, const struct ty_model_params *p, ty_model **out,
+                        ty_err *err) {
+  struct ty_model_params def;
+  ty_model *m;
+  ty_status st;
+
+  *out = NULL;
+  if (p == NULL) {
+    ty_model_params_default(&def);
+    p = &def;
+  }
+  m = calloc(1, sizeof *m);
+  if (m == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
+  m->cancel = p->cancel;
+  m->cancel_ud = p->cancel_ud;
+  m->kv_type = p->kv_type < 0 ? TY_QTYPE_F16 : p->kv_type;
+  if (m->kv_type != TY_QTYPE_F16 && m->kv_type != TY_QTYPE_F32 && m->kv_type != TY_QTYPE_Q8_0) {
+    st = ty_err_set(err, TY_ERR_ARG, "%s: kv_type must be f16, f32 or q8_0", path);
+    goto fail;
+  }
+  if ((st = ty_gguf_open(path, &m->gguf, err)) != TY_OK) goto fail;
+  if ((st = read_hparams(m->gguf, &m->hp, err)) != TY_OK) goto fail;
+  m->n_ctx = p->num_ctx > 0 ? p->num_ctx : 2048;
+  m->n_batch = p->num_batch > 0 ? p->num_batch : 512;
+  if (m->n_ctx > (1 << 24) || m->n_batch > (1 << 16)) {
+    st = ty_err_set(err, TY_ERR_ARG, "%s: num_ctx %d or num_batch %d is too large", path,
+                    m->n_ctx, m->n_batch);
+    goto fail;
+  }
+  if (m->n_batch > m->n_ctx) m->n_batch = m->n_ctx;
+  if ((st = ty_backend_cpu_open(p->num_thread, &m->be, err)) != TY_OK) goto fail;
+  if ((st = bind_weights(m, err)) != TY_OK) goto fail;
+  if ((st = alloc_state(m, err)) != TY_OK) goto fail;
+  *out = m;
+  return TY_OK;
+fail:
+  ty_model_close(m);
+  return st;
+}
+
+
+void ty_model_close(ty_model *m) {
+  if (m == NULL) return;
+  for (int i = 0; i < m->n_allocs; i++)
+    ty_backend_free(m->be, m->allocs[i]);
+  free(m->allocs);
+  free(m->w.layers);
+  free(m->s.kc);
+  free(m->s.vc);
+  free(m->s.pos);
+  free(m->s.logits_host);
+  ty_backend_close(m->be);
+  ty_gguf_close(m->gguf);
+  free(m);
+}
+
+
+const struct ty_hparams *ty_model_hparams(const ty_model *m) { return &m->hp; }
+const ty_gguf *ty_model_gguf(const ty_model *m) { return m->gguf; }
+int ty_model_n_ctx(const ty_model *m) { return m->n_ctx; }
+int ty_model_n_threads(const ty_model *m) { return ty_backend_cpu_threads(m->be); }
+int ty_model_pos(const ty_model *m) { return m->s.n_past; }
+void ty_model_reset(ty_model *m) { m->s.n_past = 0; }
+const float *ty_model_logits(const ty_model *m) { return m->s.logits_host; }
+
+
+ty_status ty_model_eval(ty_model *m, const int32_t *tokens, int n, ty_err *err) {
+  const char *path = ty_gguf_path(m->gguf);
+  if (n <= 0)
+    return ty_err_set(err, TY_ERR_ARG, "%s: nothing to evaluate (0 tokens)", path);
+  if (n > m->n_ctx - m->s.n_past)
+    return ty_err_set(err, TY_ERR_ARG, "%s: %d tokens do not fit the context (%d of %d used); "
+                      "raise num_ctx", path, n, m->s.n_past, m->n_ctx);
+  for (int i = 0; i < n; i++)
+    if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab)
+      return ty_err_set(err, TY_ERR_ARG, "%s: token id %d at index %d is outside the vocabulary "
+                        "(0..%d)", path, tokens[i], i, m->hp.n_vocab - 1);
+  return ty_forward(m, tokens, n, err);
+}
+
+
+int32_t ty_model_argmax(const ty_model *m) {
+  const float *l = m->s.logits_host;
+  int32_t best = 0;
+  for (int32_t i = 1; i < m->hp.n_vocab; i++)
+    if (l[i] > l[best]) best = i;
+  return best;
+}

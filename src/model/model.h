@@ -1,0 +1,81 @@
+/*
+ * model.h: transformer models read from GGUF (llama family and gemma3),
+ * their hyperparameters, and the forward pass over the backend interface.
+ */
+#ifndef TY_MODEL_H
+#define TY_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../base/base.h"
+#include "../gguf/gguf.h"
+
+enum ty_arch { TY_ARCH_LLAMA = 0, TY_ARCH_GEMMA3 = 1 };
+
+/* Returns nonzero to stop a long computation (checked once per layer). */
+typedef int (*ty_cancel_fn)(void *ud);
+
+struct ty_hparams {
+  enum ty_arch arch;
+  char arch_name[32];        /* general.architecture */
+  int n_vocab;
+  int n_ctx_train;           /* ARCH.context_length */
+  int n_embd;                /* ARCH.embedding_length */
+  int n_layer;               /* ARCH.block_count */
+  int n_ff;                  /* ARCH.feed_forward_length */
+  int n_head, n_head_kv;     /* ARCH.attention.head_count(_kv) */
+  int head_dim;              /* ARCH.attention.key_length, else n_embd / n_head */
+  int v_head_dim;            /* ARCH.attention.value_length, else head_dim */
+  float eps;                 /* ARCH.attention.layer_norm_rms_epsilon */
+  int rope_dims;             /* ARCH.rope.dimension_count, else head_dim */
+  bool rope_neox;            /* pairs (i, i + d/2) instead of (2i, 2i + 1) */
+  float rope_base;           /* ARCH.rope.freq_base */
+  float rope_scale;          /* 1 / ARCH.rope.scaling.factor for linear scaling */
+  float rope_base_swa;       /* gemma3 sliding-window layers: 10000 */
+  int sliding_window;        /* ARCH.attention.sliding_window; 0 = none */
+  int swa_pattern;           /* every swa_pattern-th layer is global; 0 = all global */
+  float embd_scale;          /* gemma: sqrt(n_embd); else 1 */
+  float attn_scale;          /* 1 / sqrt(head_dim) */
+  bool tied_output;          /* the output layer reuses token_embd */
+};
+
+struct ty_model_params {
+  int num_ctx;               /* context length in tokens; 0 = 2048 (capped at training length) */
+  int num_batch;             /* tokens per forward chunk; 0 = 512 */
+  int num_thread;            /* 0 = all cores */
+  int kv_type;               /* enum ty_qtype: F16 (default), F32 or Q8_0; -1 = default */
+  ty_cancel_fn cancel;
+  void *cancel_ud;
+};
+
+typedef struct ty_model ty_model;
+
+/* Fills params with the defaults. */
+void ty_model_params_default(struct ty_model_params *p);
+
+/* Opens a GGUF model and prepares it to run on the CPU backend. On success
+   *out owns the mapping, the backend and the KV cache; close with
+   ty_model_close. Fails with one line naming the file and the problem: an
+   unsupported architecture, a missing or misshapen tensor, a bad setting. */
+ty_status ty_model_open(const char *path, const struct ty_model_params *p,
+                        ty_model **out, ty_err *err);
+void ty_model_close(ty_model *m);   /* NULL is fine */
+
+const struct ty_hparams *ty_model_hparams(const ty_model *m);
+const ty_gguf *ty_model_gguf(const ty_model *m);
+int ty_model_n_ctx(const ty_model *m);
+int ty_model_n_threads(const ty_model *m);
+int ty_model_pos(const ty_model *m);       /* tokens in the KV cache */
+void ty_model_reset(ty_model *m);          /* forget the context */
+
+/* Runs tokens through the model at the current position and appends them to
+   the KV cache. Afterwards ty_model_logits holds the logits of the last
+   token. Fails if the context would overflow or an id is out of range. */
+ty_status ty_model_eval(ty_model *m, const int32_t *tokens, int n, ty_err *err);
+const float *ty_model_logits(const ty_model *m);   /* n_vocab floats */
+
+/* Index of the largest logit (lowest index on ties). */
+int32_t ty_model_argmax(const ty_model *m);
+
+#endif

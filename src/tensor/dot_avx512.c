@@ -1,0 +1,23 @@
+/*
+ * dot_avx512.c: AVX-512 (F/BW/VL/DQ/VNNI) kernels, reached only through
+ * ty_quants_fill_avx512 after a CPU check; they override the AVX2 entries.
+ * The 32-element dots are dot_q32_x86.h built again, now with vpdpbusd.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <immintrin.h>
+
+#include "quants.h"
+#include "simd_x86.h"
+#include "dot_q32_x86.h"
+
+
+void ty_quants_fill_avx512(struct ty_qtype_traits *t) {
+  t[TY_QTYPE_Q4_0].vec_dot = q32_vec_dot_q4_0;
+  t[TY_QTYPE_Q4_1].vec_dot = q32_vec_dot_q4_1;
+  t[TY_QTYPE_Q5_0].vec_dot = q32_vec_dot_q5_0;
+  t[TY_QTYPE_Q5_1].vec_dot = q32_vec_dot_q5_1;
+  t[TY_QTYPE_Q8_0].vec_dot = q32_vec_dot_q8_0;
+}
+
+#endif
