@@ -24,6 +24,9 @@ KV cache f16 (default), flash attention off, n_threads 2, n_batch 512.
     gaps 64 <gap> ...      top-1 minus top-2 logit at each generated step (%.6f)
     top1 <logit>           top logit at the last prompt position (%.6f)
     logits <stem>-<k>.f32  full logits at the last prompt position
+    selfdiff <x>           llama.cpp against itself, prompt fed token by token:
+                           max |logit difference| at the last prompt position
+    selfflips <n> <step>:<gap> ...   steps where that run's greedy token differs
     end
 <stem>-<k>.f32 is n_vocab little-endian float32 values.
 
@@ -178,6 +181,28 @@ def run_case(model, vocab, n_vocab, text, n_threads):
     return prompt, tokens, gaps, first_logits
 
 
+def self_check(model, n_vocab, prompt, tokens, gaps, logits, n_threads):
+    """llama.cpp against itself: the same case with the prompt fed one token
+    at a time instead of as one batch (other kernels, other summation order,
+    same model). Returns (max |logit difference| at the last prompt position,
+    [(step, llama.cpp gap) where its greedy token, fed the reference tokens,
+    differs]). This is the numerical noise floor any other engine is judged
+    against: a model with large activation outliers (SmolLM2) or a 262k
+    vocabulary (Gemma 3) moves by tenths of a logit under reordering alone."""
+    ctx = new_context(model, n_threads)
+    for t in prompt:
+        decode(ctx, [t])
+    diff = float(np.abs(last_logits(ctx, n_vocab) - logits).max())
+    flips = []
+    for step, ref in enumerate(tokens):
+        if int(np.argmax(last_logits(ctx, n_vocab))) != ref:
+            flips.append((step, gaps[step]))
+        if step + 1 < len(tokens):
+            decode(ctx, [ref])
+    llama_cpp.llama_free(ctx)
+    return diff, flips
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=os.path.expanduser("~/.cache/tycho/models"))
@@ -201,6 +226,7 @@ def main():
                  "model %s %s" % (fname, sha256_file(path))]
         for k, text in enumerate(prompts):
             prompt, tokens, gaps, logits = run_case(model, vocab, n_vocab, text, args.threads)
+            sdiff, flips = self_check(model, n_vocab, prompt, tokens, gaps, logits, args.threads)
             lname = "%s-%d.f32" % (stem, k)
             logits.astype("<f4").tofile(os.path.join(args.out, lname))
             lines += ["case %d" % k,
@@ -210,6 +236,8 @@ def main():
                       "gaps %d %s" % (len(gaps), " ".join("%.6f" % g for g in gaps)),
                       "top1 %.6f" % float(logits.max()),
                       "logits " + lname,
+                      "selfdiff %.6f" % sdiff,
+                      "selfflips %d %s" % (len(flips), " ".join("%d:%.6f" % f for f in flips)),
                       "end"]
             print("%s case %d: prompt %d tokens, min gap %.6f" % (stem, k, len(prompt), min(gaps)))
         with open(os.path.join(args.out, stem + ".txt"), "w") as f:

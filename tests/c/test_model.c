@@ -4,8 +4,17 @@
  * llama.cpp), the last prompt position's logits must agree closely, and the
  * 64 greedy tokens must equal llama.cpp's. The reference token is fed back at
  * every step (teacher forcing), so one divergence does not hide the rest; a
- * differing argmax passes only where llama.cpp's top two logits were within
- * NEAR_TIE of each other at that step.
+ * differing argmax passes only at a near-tie of llama.cpp's top two logits.
+ *
+ * How near is near: the fixtures also record llama.cpp against itself, the
+ * same case with the prompt fed token by token instead of as one batch
+ * (selfdiff, selfflips). That alone moves llama.cpp's logits by up to 1.47
+ * and flips its greedy token at gaps up to 0.128: SmolLM2 carries an
+ * activation outlier near 25000 in its residual stream and both engines
+ * re-quantize activations to 8 bits before every matmul, so a last-bit
+ * change anywhere moves whole quantization steps later. No engine that sums
+ * in another order can agree to 0.01, so the bounds below sit at twice
+ * llama.cpp's own disagreement.
  */
 #include "model/model.h"
 #include "tensor/tensor.h"
@@ -13,19 +22,18 @@
 
 #include <math.h>
 
-#define NEAR_TIE 0.01f
+#define NEAR_TIE 0.25f        /* 2 x the largest gap at which llama.cpp flips against itself */
+#define MAX_FLIPS 4           /* of 64 steps; llama.cpp flips against itself up to 3 times */
+#define LOGIT_FLOOR 1.0f      /* logit bound when llama.cpp agreed with itself exactly */
 #define MAX_IDS 4096
-
-/* Largest tolerated |tycho - llama.cpp| over the whole logit vector. Both
-   engines quantize activations the same way (q8_0/q8_1/q8_K); what remains is
-   summation order and libm, measured at about 1e-3 relative. */
-#define LOGIT_TOL 0.05f
 
 struct ref_case {
   int n_prompt, n_tokens;
   int32_t prompt[MAX_IDS], tokens[MAX_IDS];
   float gaps[MAX_IDS];
   char logits_file[256];
+  float selfdiff;             /* llama.cpp against itself, see the top */
+  int selfflips;
 };
 
 
@@ -58,6 +66,12 @@ static int read_case(FILE *f, struct ref_case *c) {
       if (read_list(f, NULL, c->gaps, MAX_IDS) != c->n_tokens) return -1;
     } else if (!strcmp(word, "logits")) {
       if (fscanf(f, "%255s", c->logits_file) != 1) return -1;
+    } else if (!strcmp(word, "selfdiff")) {
+      if (fscanf(f, "%f", &c->selfdiff) != 1) return -1;
+    } else if (!strcmp(word, "selfflips")) {
+      int ch;
+      if (fscanf(f, "%d", &c->selfflips) != 1) return -1;
+      while ((ch = fgetc(f)) != EOF && ch != '\n') {}
     } else if (!strcmp(word, "end")) {
       return got && c->n_prompt > 0 && c->n_tokens > 0 ? 1 : -1;
     } else {
@@ -68,10 +82,11 @@ static int read_case(FILE *f, struct ref_case *c) {
 }
 
 
-static int check_logits(const ty_model *m, const char *file) {
+static int check_logits(const ty_model *m, const char *file, float selfdiff) {
   char path[512];
   int nv = ty_model_hparams(m)->n_vocab, worst = 0;
-  float *ref = malloc((size_t)nv * sizeof *ref), maxd = 0.0f;
+  float *ref = malloc((size_t)nv * sizeof *ref), maxd = 0.0f, tol = 2 * selfdiff;
+  double sum = 0.0;
   const float *got = ty_model_logits(m);
   FILE *f;
   snprintf(path, sizeof path, "%s/tests/fixtures/ref/%s", TYCHO_SOURCE_DIR, file);
@@ -85,12 +100,15 @@ static int check_logits(const ty_model *m, const char *file) {
   fclose(f);
   for (int i = 0; i < nv; i++) {
     float d = fabsf(got[i] - ref[i]);
+    sum += d;
     if (!(d <= maxd)) { maxd = d; worst = i; }
   }
-  printf("  logits: max |tycho - llama.cpp| = %.5f at id %d (%.4f vs %.4f)\n", maxd, worst,
-         got[worst], ref[worst]);
+  if (tol < LOGIT_FLOOR) tol = LOGIT_FLOOR;
+  printf("  logits: max |tycho - llama.cpp| = %.4f at id %d (%.4f vs %.4f), mean %.4f; "
+         "llama.cpp against itself %.4f; bound %.4f\n", maxd, worst, got[worst], ref[worst],
+         sum / nv, selfdiff, tol);
   free(ref);
-  return !(maxd <= LOGIT_TOL);
+  return !(maxd <= tol);
 }
 
 
@@ -135,7 +153,7 @@ static int run_model(const char *file, const char *stem, int kv_type) {
       failures++;
       break;
     }
-    if (kv_type == TY_QTYPE_F16) failures += check_logits(m, c->logits_file);
+    if (kv_type == TY_QTYPE_F16) failures += check_logits(m, c->logits_file, c->selfdiff);
     for (int i = 0; i < c->n_tokens; i++) {
       int32_t got = ty_model_argmax(m);
       if (got != c->tokens[i]) {
@@ -158,9 +176,10 @@ static int run_model(const char *file, const char *stem, int kv_type) {
     /* with a quantized cache the model is no longer llama.cpp's f16 one:
        require most tokens, not all */
     if (kv_type != TY_QTYPE_F16 && mismatches <= c->n_tokens / 8) mismatches = 0;
-    printf("  tokens: %d/%d equal, %d near-ties, %d real mismatches\n",
-           c->n_tokens - mismatches - ties, c->n_tokens, ties, mismatches);
-    failures += mismatches > 0;
+    printf("  tokens: %d/%d equal, %d near-ties (llama.cpp against itself: %d), "
+           "%d real mismatches\n", c->n_tokens - mismatches - ties, c->n_tokens, ties,
+           c->selfflips, mismatches);
+    failures += mismatches > 0 || ties > MAX_FLIPS;
     cases++;
   }
   fclose(f);
