@@ -1,14 +1,17 @@
 /*
  * bench.c: tycho-bench, the engine's speed benchmark (a benchmark, not a
  * test). Prompt processing: pp tokens in one batch into an empty context;
- * generation: tg tokens one at a time after one token of prompt. Prints one
- * JSON line per phase; scripts/bench.py runs it beside llama.cpp.
+ * generation: after an untimed prompt of 8 tokens, tg tokens one at a time,
+ * each the argmax of the previous logits. The prompt ids follow the rule
+ * scripts/bench.py gives llama.cpp, so both engines do the same work. Prints
+ * one JSON line per phase.
  *
  *   tycho-bench MODEL [--threads N] [--pp 128] [--tg 64] [--repeats 3] [--ctx N]
  */
 #include "model/model.h"
 #include "tensor/tensor.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,19 +75,21 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: tycho-bench MODEL [--threads N] [--pp N] [--tg N] [--repeats N] [--ctx N]\n");
     return 2;
   }
-  if (p.num_ctx < pp + tg + 1) p.num_ctx = pp + tg + 1;
+  if (p.num_ctx < pp + tg + 8) p.num_ctx = pp + tg + 8;
   if (p.num_batch < pp) p.num_batch = pp;
   if (ty_model_open(path, &p, &m, &err) != TY_OK) return fail(&err);
 
-  /* fixed pseudo-random ids away from the special tokens at either end */
-  ids = malloc((size_t)(pp + tg + 1) * sizeof *ids);
+  /* bench.py's ids: a 64-bit LCG, ids 1000..20999 (plain tokens in both
+     test vocabularies); at least 8 for the generation prompt */
+  int n_ids = pp > 8 ? pp : 8;
+  ids = malloc((size_t)n_ids * sizeof *ids);
   tps = malloc((size_t)repeats * sizeof *tps);
   if (ids == NULL || tps == NULL) return 1;
-  unsigned s = 12345;
+  uint64_t s = 0x853c49e6748fea9bULL;
   int nv = ty_model_hparams(m)->n_vocab;
-  for (int i = 0; i < pp + tg + 1; i++) {
-    s = s * 1103515245u + 12345u;
-    ids[i] = 100 + (int32_t)((s >> 8) % (unsigned)(nv > 300 ? nv - 200 : 1));
+  for (int i = 0; i < n_ids; i++) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    ids[i] = (int32_t)((1000 + (s >> 33) % 20000) % (uint64_t)nv);
   }
 
   for (int phase = 0; phase < 2; phase++) {
@@ -97,10 +102,12 @@ int main(int argc, char **argv) {
         t0 = now();
         if (ty_model_eval(m, ids, pp, &err) != TY_OK) return fail(&err);
       } else {
-        if (ty_model_eval(m, ids, 1, &err) != TY_OK) return fail(&err);
+        if (ty_model_eval(m, ids, 8, &err) != TY_OK) return fail(&err);
         t0 = now();
-        for (int i = 0; i < tg; i++)
-          if (ty_model_eval(m, &ids[1 + i], 1, &err) != TY_OK) return fail(&err);
+        for (int i = 0; i < tg; i++) {
+          int32_t next = ty_model_argmax(m);
+          if (ty_model_eval(m, &next, 1, &err) != TY_OK) return fail(&err);
+        }
       }
       if (r >= 0) tps[r] = n / (now() - t0);
     }

@@ -136,6 +136,10 @@ void ty_pool_run(ty_pool *p, ty_pool_fn fn, void *arg) {
      hand-off race-free; the gen store inside it publishes fn and arg. */
   wake(p);
   fn(arg, 0, p->n);
-  while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
-    cpu_relax();
+  /* Spin for the workers; when they are late (the machine is busier than
+     its cores), yield so a descheduled worker can have this core. */
+  for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+    if (spins < 4096) cpu_relax();
+    else sched_yield();
+  }
 }
