@@ -311,26 +311,17 @@ static void glu(void *arg, int ith, int nth) {
 }
 
 
-static void add(void *arg, int ith, int nth) {
+/* ADD (dst = a + b) and SCALE (dst = a * f0), elementwise. */
+static void elementwise(void *arg, int ith, int nth) {
   const struct ty_op *op = ((struct job *)arg)->op;
   int64_t n = op->a.cols;
   long lo, hi;
   ty_pool_range((long)(op->a.rows * n), ith, nth, &lo, &hi);
   for (long k = lo; k < hi; k++) {
     int64_t t = k / n, i = k % n;
-    ((float *)ROW(op->dst, t))[i] = ((const float *)ROW(op->a, t))[i] + ((const float *)ROW(op->b, t))[i];
-  }
-}
-
-
-static void scale(void *arg, int ith, int nth) {
-  const struct ty_op *op = ((struct job *)arg)->op;
-  int64_t n = op->a.cols;
-  long lo, hi;
-  ty_pool_range((long)(op->a.rows * n), ith, nth, &lo, &hi);
-  for (long k = lo; k < hi; k++) {
-    int64_t t = k / n, i = k % n;
-    ((float *)ROW(op->dst, t))[i] = ((const float *)ROW(op->a, t))[i] * op->f0;
+    float x = ((const float *)ROW(op->a, t))[i];
+    ((float *)ROW(op->dst, t))[i] = op->kind == TY_OP_ADD ? x + ((const float *)ROW(op->b, t))[i]
+                                                          : x * op->f0;
   }
 }
 
@@ -376,8 +367,7 @@ static ty_status cpu_run(void *ctx, const struct ty_op *op, ty_err *err) {
     case TY_OP_ROPE: fn = rope; size = op->dst.rows * op->dst.cols; break;
     case TY_OP_KV_STORE: fn = kv_store; break;
     case TY_OP_GLU: fn = glu; break;
-    case TY_OP_ADD: fn = add; break;
-    case TY_OP_SCALE: fn = scale; break;
+    case TY_OP_ADD: case TY_OP_SCALE: fn = elementwise; break;
     case TY_OP_ATTENTION: {
       int hd = op->i2;
       ty_status st;

@@ -11,6 +11,9 @@
 
 #include "tensor.h"
 
+#define TY_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define TY_MAX(a, b) ((a) > (b) ? (a) : (b))
+
 #define TY_QK 32      /* elements per block of the simple formats */
 #define TY_QK_K 256   /* elements per super-block of the K formats */
 

@@ -18,8 +18,6 @@
 
 #include "quants.h"
 
-#define TY_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define TY_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define TY_GROUP_MAX_EPS 1e-15f
 
 
