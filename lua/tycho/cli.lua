@@ -112,18 +112,22 @@ function cli.run(args)
     -- no prompt: start from the beginning-of-sequence token when the model has one
     ids = { m:info().architecture == "gemma3" and 2 or 1 }
   end
-  local t0 = os.clock()
+  local t0, t1 = tycho.now(), nil
   local n = 0
   local out, gerr = m:greedy(ids, { num_predict = opts.num_predict or 64, on_token = function(id)
+    t1 = t1 or tycho.now()            -- the first token ends prompt processing
     io.write(show_piece(m:piece(id) or ""))
     io.flush()
     n = n + 1
   end })
   io.write("\n")
+  io.stdout:flush()
   if not out then die("%s", gerr) end
   if opts.verbose then
-    io.stderr:write(string.format("ids: %s\n%d tokens, %d threads, cpu %s\n", table.concat(out, ","),
-      n, m:info().num_thread, tycho.simd()))
+    local t2 = tycho.now()
+    io.stderr:write(string.format("ids: %s\nprompt: %d tokens in %.3f s; generated: %d tokens, "
+      .. "%.1f tokens/s; %d threads, %s kernels\n", table.concat(out, ","), #ids, t1 - t0, n,
+      n > 1 and (n - 1) / (t2 - t1) or 0, m:info().num_thread, tycho.simd()))
   end
   return 0
 end

@@ -3,6 +3,7 @@
  * the helpers every binding file shares.
  */
 #include <string.h>
+#include <time.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -45,8 +46,17 @@ static int l_simd(lua_State *L) {
 }
 
 
+/* tycho.now() -> seconds on a monotonic clock, for timing in scripts */
+static int l_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + ts.tv_nsec * 1e-9);
+  return 1;
+}
+
+
 static const luaL_Reg tycho_funcs[] = {
-  { "simd", l_simd }, { NULL, NULL }
+  { "simd", l_simd }, { "now", l_now }, { NULL, NULL }
 };
 
 
