@@ -135,7 +135,7 @@ static void rmsnorm(void *arg, int ith, int nth) {
 static void matmul(void *arg, int ith, int nth) {
   struct job *j = arg;
   const struct ty_op *op = j->op;
-  ty_vec_dot_fn dot = ty_qtype_get(op->a.type)->vec_dot;
+  const struct ty_qtype_traits *tr = ty_qtype_get(op->a.type);
   int n = (int)op->a.cols;
   long lo, hi;
   ty_pool_range((long)op->a.rows, ith, nth, &lo, &hi);
@@ -144,8 +144,12 @@ static void matmul(void *arg, int ith, int nth) {
     for (int64_t t = 0; t < op->b.rows; t++) {
       const char *bq = (const char *)j->bq + (size_t)t * j->bq_stride;
       float *y = (float *)ROW(op->dst, t);
-      for (long r = r0; r < r1; r++)
-        dot(n, &y[r], ROW(op->a, r), bq);
+      long r = r0;
+      if (tr->vec_dot_rows != NULL)
+        for (; r + TY_DOT_ROWS <= r1; r += TY_DOT_ROWS)
+          tr->vec_dot_rows(n, &y[r], ROW(op->a, r), op->a.stride, bq);
+      for (; r < r1; r++)
+        tr->vec_dot(n, &y[r], ROW(op->a, r), bq);
     }
   }
 }

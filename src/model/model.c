@@ -319,6 +319,12 @@ ty_status ty_model_open(const char *path, const struct ty_model_params *p, ty_mo
     goto fail;
   }
   if (m->n_batch > m->n_ctx) m->n_batch = m->n_ctx;
+  if (ty_qtype_row_size(m->kv_type, m->hp.head_dim) == 0) {
+    st = ty_err_set(err, TY_ERR_UNSUPPORTED, "%s: kv_type %s needs a head size that is a multiple "
+                    "of %d (this model's is %d); use f16", path, ty_qtype_get(m->kv_type)->name,
+                    ty_qtype_get(m->kv_type)->blck_size, m->hp.head_dim);
+    goto fail;
+  }
   if ((st = ty_backend_cpu_open(p->num_thread, &m->be, err)) != TY_OK) goto fail;
   if ((st = bind_weights(m, err)) != TY_OK) goto fail;
   if ((st = alloc_state(m, err)) != TY_OK) goto fail;

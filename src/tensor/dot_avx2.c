@@ -7,10 +7,12 @@
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
+#include <math.h>
 
 #include "quants.h"
 #include "simd_x86.h"
 #include "dot_q32_x86.h"
+#include "dot_ggml_x86.h"
 
 
 /* ==== activation quantizers (bit-exact with ty_quant_q8_*_x86, q8_K with
@@ -431,10 +433,12 @@ void ty_quants_fill_avx2(struct ty_qtype_traits *t) {
   t[TY_QTYPE_Q8_1].from_float = quant_q8_1;
   t[TY_QTYPE_Q8_K].from_float = quant_q8_K;
   t[TY_QTYPE_Q4_0].vec_dot = q32_vec_dot_q4_0;
-  t[TY_QTYPE_Q4_1].vec_dot = q32_vec_dot_q4_1;
+  t[TY_QTYPE_Q4_1].vec_dot = ggml_vec_dot_q4_1;
+  t[TY_QTYPE_Q4_1].vec_dot_rows = ggml_vec_dot_q4_1_rows;
   t[TY_QTYPE_Q5_0].vec_dot = q32_vec_dot_q5_0;
   t[TY_QTYPE_Q5_1].vec_dot = q32_vec_dot_q5_1;
-  t[TY_QTYPE_Q8_0].vec_dot = q32_vec_dot_q8_0;
+  t[TY_QTYPE_Q8_0].vec_dot = ggml_vec_dot_q8_0;
+  t[TY_QTYPE_Q8_0].vec_dot_rows = ggml_vec_dot_q8_0_rows;
   t[TY_QTYPE_Q2_K].vec_dot = vec_dot_q2_K_q8_K;
   t[TY_QTYPE_Q3_K].vec_dot = vec_dot_q3_K_q8_K;
   t[TY_QTYPE_Q4_K].vec_dot = vec_dot_q4_K_q8_K;

@@ -1,7 +1,8 @@
 /*
  * dot_avx512.c: AVX-512 (F/BW/VL/DQ/VNNI) kernels, reached only through
  * ty_quants_fill_avx512 after a CPU check; they override the AVX2 entries.
- * The 32-element dots are dot_q32_x86.h built again, now with vpdpbusd.
+ * The 32-element dots are dot_q32_x86.h built again, now with vpdpbusd
+ * (q4_1 and q8_0 use dot_ggml_x86.h, llama.cpp's own order).
  */
 #if defined(__x86_64__) || defined(__i386__)
 
@@ -10,14 +11,17 @@
 #include "quants.h"
 #include "simd_x86.h"
 #include "dot_q32_x86.h"
+#include "dot_ggml_x86.h"
 
 
 void ty_quants_fill_avx512(struct ty_qtype_traits *t) {
   t[TY_QTYPE_Q4_0].vec_dot = q32_vec_dot_q4_0;
-  t[TY_QTYPE_Q4_1].vec_dot = q32_vec_dot_q4_1;
   t[TY_QTYPE_Q5_0].vec_dot = q32_vec_dot_q5_0;
   t[TY_QTYPE_Q5_1].vec_dot = q32_vec_dot_q5_1;
-  t[TY_QTYPE_Q8_0].vec_dot = q32_vec_dot_q8_0;
+  t[TY_QTYPE_Q4_1].vec_dot = ggml_vec_dot_q4_1;
+  t[TY_QTYPE_Q4_1].vec_dot_rows = ggml_vec_dot_q4_1_rows;
+  t[TY_QTYPE_Q8_0].vec_dot = ggml_vec_dot_q8_0;
+  t[TY_QTYPE_Q8_0].vec_dot_rows = ggml_vec_dot_q8_0_rows;
 }
 
 #endif

@@ -126,17 +126,6 @@ static void q32_vec_dot_q4_0(int n, float *s, const void *vx, const void *vy) {
 }
 
 
-static void q32_vec_dot_q4_1(int n, float *s, const void *vx, const void *vy) {
-  const __m256i m4 = _mm256_set1_epi8(0xF);
-#define PAIR(a, b) __extension__({                                                           \
-    const __m256i qx = q32_load2(x[a].qs, x[b].qs);                                          \
-    q32_dot_u(_mm256_and_si256(qx, m4), q32_load2(y[a].qs, y[b].qs),                         \
-              _mm256_and_si256(_mm256_srli_epi16(qx, 4), m4), q32_load2(y[a].qs + 16, y[b].qs + 16)); })
-  Q32_DOT_LOOP(ty_block_q4_1, ty_block_q8_1, PAIR, q32_pair_scale, 1, Q32_MIN)
-#undef PAIR
-}
-
-
 static void q32_vec_dot_q5_0(int n, float *s, const void *vx, const void *vy) {
   const __m256i m4 = _mm256_set1_epi8(0xF), k16 = _mm256_set1_epi8(16);
 #define PAIR(a, b) __extension__({                                                           \
@@ -178,12 +167,6 @@ static inline __m256 q8_pair_scale(__m256 v, int i) {
   return _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(2 * i, 2 * i, 2 * i + 2, 2 * i + 2, 2 * i, 2 * i, 2 * i + 2, 2 * i + 2));
 }
 
-
-static void q32_vec_dot_q8_0(int n, float *s, const void *vx, const void *vy) {
-#define PAIR(a, b) _mm256_hadd_epi32(q8_block(x[a].qs, y[a].qs), q8_block(x[b].qs, y[b].qs))
-  Q32_DOT_LOOP(ty_block_q8_0, ty_block_q8_0, PAIR, q8_pair_scale, 0, Q32_NO_MIN)
-#undef PAIR
-}
 
 #undef Q32_MIN
 #undef Q32_NO_MIN

@@ -35,6 +35,11 @@ typedef void (*ty_to_float_fn)(const void *x, float *y, int64_t n);
 typedef void (*ty_from_float_fn)(const float *x, void *y, int64_t n);
 /* *s = dot(x, y) over n elements; x is of this type, y of its vec_dot_type. */
 typedef void (*ty_vec_dot_fn)(int n, float *s, const void *x, const void *y);
+/* s[r] = dot(row r of x, y) for TY_DOT_ROWS rows of x, bx bytes apart: the
+   same arithmetic as vec_dot row by row, so the same floats, but the rows
+   share each activation block and keep independent sums in flight. */
+#define TY_DOT_ROWS 4
+typedef void (*ty_vec_dot_rows_fn)(int n, float *s, const void *x, size_t bx, const void *y);
 
 struct ty_qtype_traits {
   const char *name;              /* "q4_K", as GGML spells it */
@@ -44,6 +49,7 @@ struct ty_qtype_traits {
   ty_to_float_fn to_float;       /* never NULL for a known type */
   ty_from_float_fn from_float;   /* NULL where tycho cannot quantize */
   ty_vec_dot_fn vec_dot;         /* NULL for activation-only types */
+  ty_vec_dot_rows_fn vec_dot_rows;  /* optional: TY_DOT_ROWS rows at once */
 };
 
 /* Traits of a type id, or NULL if the id is not a type tycho knows.

@@ -377,6 +377,20 @@ static void test_simd_vs_scalar(void) {
                 s_fast, s_ref, err);
           checked++;
         }
+        /* the rows kernel must give vec_dot's floats exactly, row by row */
+        if (fast->vec_dot_rows != NULL) {
+          static uint8_t rows[TY_DOT_ROWS * 8192];
+          const size_t rs = ty_qtype_row_size(type, n), bx = rs + 3;   /* odd stride */
+          float got[TY_DOT_ROWS], want;
+          for (int r = 0; r < TY_DOT_ROWS; r++) make_row(ref, tmp, rows + r * bx, n, 1.0f + r);
+          make_row(vt, tmp, ybuf, n, 1.0f);
+          fast->vec_dot_rows(n, got, rows, bx, ybuf);
+          for (int r = 0; r < TY_DOT_ROWS; r++) {
+            fast->vec_dot(n, &want, rows + r * bx, ybuf);
+            CHECK(memcmp(&got[r], &want, sizeof want) == 0, "%s %s vec_dot_rows n=%d row %d: %.9g vs "
+                  "vec_dot %.9g", levels[level], ref->name, n, r, got[r], want);
+          }
+        }
       }
     }
     printf("simd: %s: %d dots checked, worst relative difference %.3g\n", levels[level], checked, worst);
