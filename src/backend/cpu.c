@@ -6,6 +6,7 @@
  */
 #include "backend.h"
 #include "threadpool.h"
+#include "cpu_kernels.h"
 #include "../tensor/tensor.h"
 
 #include <math.h>
@@ -20,6 +21,8 @@
 
 struct cpu {
   ty_pool *pool;
+  void (*attn_f16)(const struct ty_attn_head *h);            /* cpu_kernels.h */
+  void (*swiglu)(int64_t n, float *y, const float *x, const float *g);
   void *work;
   size_t work_size;
 };
@@ -186,7 +189,9 @@ static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) 
 
 
 /* Rotates pairs (x[i], x[i + d/2]) in NeoX order or (x[2i], x[2i+1]) in the
-   original order, theta = pos * base^(-2i/d) * scale / ff[i], as ggml. */
+   original order by theta = pos * base^(-2i/d) * scale / ff[i]. The angle is
+   stepped and the rotation rounded as ggml does (its compiler fuses one
+   product of each rotated value into an fma), so the results are its floats. */
 static void rope(void *arg, int ith, int nth) {
   const struct ty_op *op = ((struct job *)arg)->op;
   int hd = op->i0, nd = op->i1, neox = op->i2;
@@ -199,13 +204,12 @@ static void rope(void *arg, int ith, int nth) {
     float *x = (float *)ROW(op->dst, t) + h * hd;
     float theta = (float)op->pos[t];
     for (int i = 0; i < nd; i += 2) {
-      float th = theta * op->f1;
-      if (op->ff != NULL) th /= op->ff[i / 2];
+      float th = op->f1 * (op->ff != NULL ? theta / op->ff[i / 2] : theta);
       float cs = cosf(th), sn = sinf(th);
       int a = neox ? i / 2 : i, b = neox ? i / 2 + nd / 2 : i + 1;
       float x0 = x[a], x1 = x[b];
-      x[a] = x0 * cs - x1 * sn;
-      x[b] = x0 * sn + x1 * cs;
+      x[a] = fmaf(x0, cs, -(x1 * sn));
+      x[b] = fmaf(x0, sn, x1 * cs);
       theta *= theta_scale;
     }
   }
@@ -240,6 +244,9 @@ static void attention(void *arg, int ith, int nth) {
   float *vf = qf + hd;                       /* hd floats: one value row */
   float *score = vf + hd;                    /* n_ctx floats */
   void *qq = score + op->b.rows;             /* query in the key dot type */
+  /* an f16 cache takes llama.cpp's own order (cpu_kernels.h) */
+  int exact = op->b.type == TY_QTYPE_F16 && op->c.type == TY_QTYPE_F16 && hd % 16 == 0 &&
+              op->b.stride == op->c.stride;
   long lo, hi;
   ty_pool_range((long)(op->a.rows * n_head), ith, nth, &lo, &hi);
   for (long k = lo; k < hi; k++) {
@@ -250,6 +257,13 @@ static void attention(void *arg, int ith, int nth) {
     const float *q = (const float *)ROW(op->a, t) + (size_t)h * hd;
     float *out = (float *)ROW(op->dst, t) + (size_t)h * hd;
     float mx = -INFINITY;
+    if (exact) {
+      struct ty_attn_head ah = { q, (const char *)op->b.data + hk * kv_row,
+                                 (const char *)op->c.data + hk * vv_row, op->b.stride, hd,
+                                 first, p, op->f0, op->a.rows == 1, out, (float *)mine };
+      j->cpu->attn_f16(&ah);
+      continue;
+    }
     double sum = 0.0;
     if (kt->vec_dot_type == TY_QTYPE_F32)
       memcpy(qq, q, (size_t)hd * sizeof(float));
@@ -305,12 +319,19 @@ static void glu(void *arg, int ith, int nth) {
   const struct ty_op *op = ((struct job *)arg)->op;
   int64_t n = op->a.cols;
   long lo, hi;
+  if (op->i0 == TY_ACT_SILU) {
+    /* whole rows, through llama.cpp's exp approximation */
+    ty_pool_range((long)op->a.rows, ith, nth, &lo, &hi);
+    for (long t = lo; t < hi; t++)
+      ((struct job *)arg)->cpu->swiglu(n, (float *)ROW(op->dst, t), (const float *)ROW(op->a, t),
+                                       (const float *)ROW(op->b, t));
+    return;
+  }
   ty_pool_range((long)(op->a.rows * n), ith, nth, &lo, &hi);
   for (long k = lo; k < hi; k++) {
     int64_t t = k / n, i = k % n;
     float x = ((const float *)ROW(op->a, t))[i], g = ((const float *)ROW(op->b, t))[i];
-    float act = op->i0 == TY_ACT_GELU ? gelu(x) : x / (1.0f + expf(-x));
-    ((float *)ROW(op->dst, t))[i] = act * g;
+    ((float *)ROW(op->dst, t))[i] = gelu(x) * g;
   }
 }
 
@@ -375,8 +396,10 @@ static ty_status cpu_run(void *ctx, const struct ty_op *op, ty_err *err) {
     case TY_OP_ATTENTION: {
       int hd = op->i2;
       ty_status st;
-      j.per_thread = ((size_t)(2 * hd + op->b.rows) * sizeof(float) +
-                      ty_qtype_row_size(ty_qtype_get(op->b.type)->vec_dot_type, hd) + 63) & ~(size_t)63;
+      size_t generic = (size_t)(2 * hd + op->b.rows) * sizeof(float) +
+                       ty_qtype_row_size(ty_qtype_get(op->b.type)->vec_dot_type, hd);
+      size_t exact = TY_ATTN_WORK(op->b.rows, hd) * sizeof(float);
+      j.per_thread = ((generic > exact ? generic : exact) + 63) & ~(size_t)63;
       if ((st = work_reserve(c, j.per_thread * (size_t)ty_pool_size(c->pool), err)) != TY_OK)
         return st;
       ty_pool_run(c->pool, attention, &j);
@@ -428,6 +451,14 @@ ty_status ty_backend_cpu_open(int n_threads, ty_backend_t *out, ty_err *err) {
     free(b);
     return err != NULL ? err->code : TY_ERR_IO;
   }
+  c->attn_f16 = ty_cpu_attn_f16;
+  c->swiglu = ty_cpu_swiglu;
+#if defined(__x86_64__) || defined(__i386__)
+  if (strcmp(ty_qtype_simd(), "scalar") != 0) {   /* AVX2, FMA and F16C are there */
+    c->attn_f16 = ty_cpu_attn_f16_avx2;
+    c->swiglu = ty_cpu_swiglu_avx2;
+  }
+#endif
   b->i = &cpu_i;
   b->ctx = c;
   *out = b;

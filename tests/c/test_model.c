@@ -15,6 +15,10 @@
  * change anywhere moves whole quantization steps later. No engine that sums
  * in another order can agree to 0.01, so the bounds below sit at twice
  * llama.cpp's own disagreement.
+ *
+ * Except where tycho computes in llama.cpp's order: for SmolLM2 (q4_1 and
+ * q8_0 weights, f16 cache) on x86 with AVX2 every kernel on the path does,
+ * and the test then demands the very same logits and all 64 tokens.
  */
 #include "model/model.h"
 #include "tensor/tensor.h"
@@ -82,7 +86,7 @@ static int read_case(FILE *f, struct ref_case *c) {
 }
 
 
-static int check_logits(const ty_model *m, const char *file, float selfdiff) {
+static int check_logits(const ty_model *m, const char *file, float selfdiff, int exact) {
   char path[512];
   int nv = ty_model_hparams(m)->n_vocab, worst = 0;
   float *ref = malloc((size_t)nv * sizeof *ref), maxd = 0.0f, tol = 2 * selfdiff;
@@ -104,6 +108,7 @@ static int check_logits(const ty_model *m, const char *file, float selfdiff) {
     if (!(d <= maxd)) { maxd = d; worst = i; }
   }
   if (tol < LOGIT_FLOOR) tol = LOGIT_FLOOR;
+  if (exact) tol = 0.0f;
   printf("  logits: max |tycho - llama.cpp| = %.4f at id %d (%.4f vs %.4f), mean %.4f; "
          "llama.cpp against itself %.4f; bound %.4f\n", maxd, worst, got[worst], ref[worst],
          sum / nv, selfdiff, tol);
@@ -112,7 +117,10 @@ static int check_logits(const ty_model *m, const char *file, float selfdiff) {
 }
 
 
-static int run_model(const char *file, const char *stem, int kv_type) {
+/* exact: the model's weight types have llama.cpp-order kernels at this SIMD
+   level (src/tensor/dot_ggml_x86.h, src/backend/cpu_kernels.h), so logits
+   must be the same floats and every token the same. */
+static int run_model(const char *file, const char *stem, int kv_type, int exact) {
   char buf[512], fix[512];
   const char *path = test_model_path(file, buf, sizeof buf);
   struct ty_model_params p;
@@ -153,7 +161,7 @@ static int run_model(const char *file, const char *stem, int kv_type) {
       failures++;
       break;
     }
-    if (kv_type == TY_QTYPE_F16) failures += check_logits(m, c->logits_file, c->selfdiff);
+    if (kv_type == TY_QTYPE_F16) failures += check_logits(m, c->logits_file, c->selfdiff, exact);
     for (int i = 0; i < c->n_tokens; i++) {
       int32_t got = ty_model_argmax(m);
       if (got != c->tokens[i]) {
@@ -179,7 +187,7 @@ static int run_model(const char *file, const char *stem, int kv_type) {
     printf("  tokens: %d/%d equal, %d near-ties (llama.cpp against itself: %d), "
            "%d real mismatches\n", c->n_tokens - mismatches - ties, c->n_tokens, ties,
            c->selfflips, mismatches);
-    failures += mismatches > 0 || ties > MAX_FLIPS;
+    failures += mismatches > 0 || ties > MAX_FLIPS || (exact && ties > 0);
     cases++;
   }
   fclose(f);
@@ -198,10 +206,17 @@ static int run_model(const char *file, const char *stem, int kv_type) {
 
 
 int main(void) {
-  int rs = run_model("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2", TY_QTYPE_F16);
-  int rg = run_model("gemma-3-270m-q4_k_m.gguf", "gemma3", TY_QTYPE_F16);
-  int rq = rs == 0 ? run_model("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2", TY_QTYPE_Q8_0) : rs;
-  int rf = rs == 0 ? run_model("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2", TY_QTYPE_F32) : rs;
+  /* SmolLM2's q4_1 and q8_0 weights have llama.cpp-order kernels on x86 with
+     AVX2 (the fixtures come from llama.cpp's AVX-512 build on such a CPU);
+     Gemma 3's q5_0 and K-quant kernels do not yet, so it gets the noise bounds */
+  int simd = strcmp(ty_qtype_simd(), "scalar") != 0;
+#if !(defined(__x86_64__) || defined(__i386__))
+  simd = 0;
+#endif
+  int rs = run_model("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2", TY_QTYPE_F16, simd);
+  int rg = run_model("gemma-3-270m-q4_k_m.gguf", "gemma3", TY_QTYPE_F16, 0);
+  int rq = rs == 0 ? run_model("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2", TY_QTYPE_Q8_0, 0) : rs;
+  int rf = rs == 0 ? run_model("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2", TY_QTYPE_F32, 0) : rs;
   if (rs == 1 || rg == 1 || rq == 1 || rf == 1) return 1;
   if (rs == TEST_SKIP && rg == TEST_SKIP) return TEST_SKIP;
   printf("ok\n");
