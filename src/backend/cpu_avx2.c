@@ -113,8 +113,10 @@ void ty_cpu_attn_f16_avx2(const struct ty_attn_head *h) {
     for (int l = 0; l < 16 && 16 * c + l <= h->last; l++) e[16 * c + l] = lanes16[l];
     sum += (double)reduce16(lo, hi);
   }
+  /* lanes no position reaches stay zero; x + 0 is x, so they are skipped */
+  const int used = h->last + 1 < lanes ? h->last + 1 : lanes;
   const float inv = (float)(1.0 / sum);
-  memset(acc, 0, (size_t)lanes * hd * sizeof *acc);
+  memset(acc, 0, (size_t)used * hd * sizeof *acc);
   for (int i = h->first; i <= h->last; i++) {
     const char *v = h->v + (size_t)i * h->stride;
     const __m256 w = _mm256_set1_ps(_cvtsh_ss(_cvtss_sh(e[i] * inv, _MM_FROUND_TO_NEAREST_INT)));
@@ -123,7 +125,7 @@ void ty_cpu_attn_f16_avx2(const struct ty_attn_head *h) {
       _mm256_storeu_ps(a + d, _mm256_fmadd_ps(load_f16(v + 2 * d), w, _mm256_loadu_ps(a + d)));
   }
   for (int d = 0; d < hd; d += 8) {
-#define A(l) _mm256_loadu_ps(acc + (size_t)(l) * hd + d)
+#define A(l) ((l) < used ? _mm256_loadu_ps(acc + (size_t)(l) * hd + d) : _mm256_setzero_ps())
     __m256 x[16], t3[8], t6[4];
     if (lanes == 64)       /* fold the 4 chains: (0 + 2) + (1 + 3), lane by lane */
       for (int l = 0; l < 16; l++)

@@ -99,8 +99,10 @@ void ty_cpu_attn_f16(const struct ty_attn_head *h) {
   }
   /* the weighted values: position i feeds lane i % lanes; the cache length
      llama.cpp uses is a multiple of 256, so the vec_dot form has no tail */
+  /* lanes no position reaches stay zero; x + 0 is x, so they are skipped */
+  const int used = h->last + 1 < lanes ? h->last + 1 : lanes;
   const float inv = (float)(1.0 / sum);
-  memset(acc, 0, (size_t)lanes * hd * sizeof *acc);
+  memset(acc, 0, (size_t)used * hd * sizeof *acc);
   for (int i = h->first; i <= h->last; i++) {
     const char *vr = h->v + (size_t)i * h->stride;
     const float w = f16_round(e[i] * inv);
@@ -108,7 +110,7 @@ void ty_cpu_attn_f16(const struct ty_attn_head *h) {
     for (int d = 0; d < hd; d++) a[d] = fmaf(f16_at(vr, d), w, a[d]);
   }
   for (int d = 0; d < hd; d++) {
-    for (int l = 0; l < lanes; l++) v[l] = acc[(size_t)l * hd + d];
+    for (int l = 0; l < lanes; l++) v[l] = l < used ? acc[(size_t)l * hd + d] : 0.0f;
     h->out[d] = lanes == 64 ? reduce64(v) : reduce16(v);
   }
 }
