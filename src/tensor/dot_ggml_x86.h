@@ -20,7 +20,7 @@
    a model with large activation outliers re-quantizes activations before
    every matmul, so a last-bit difference grows into visible logit drift. */
 
-static void ggml_vec_dot_q4_1(int n, float *s, const void *vx, const void *vy) {
+static inline void ggml_vec_dot_q4_1(int n, float *s, const void *vx, const void *vy) {
   const ty_block_q4_1 *x = vx;
   const ty_block_q8_1 *y = vy;
   __m256 acc = _mm256_setzero_ps();
@@ -36,7 +36,7 @@ static void ggml_vec_dot_q4_1(int n, float *s, const void *vx, const void *vy) {
 }
 
 
-static void ggml_vec_dot_q8_0(int n, float *s, const void *vx, const void *vy) {
+static inline void ggml_vec_dot_q8_0(int n, float *s, const void *vx, const void *vy) {
   const ty_block_q8_0 *x = vx;
   const ty_block_q8_0 *y = vy;
   __m256 acc = _mm256_setzero_ps();
@@ -59,7 +59,7 @@ static void ggml_vec_dot_q8_0(int n, float *s, const void *vx, const void *vy) {
                            ty_mul_sum_us8_pairs_float(ty_nibbles32(b->qs), qy), a##r); \
   } while (0)
 
-static void ggml_vec_dot_q4_1_rows(int n, float *s, const void *vx, size_t bx, const void *vy) {
+static inline void ggml_vec_dot_q4_1_rows(int n, float *s, const void *vx, size_t bx, const void *vy) {
   const ty_block_q8_1 *y = vy;
   const char *x = vx;
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -85,7 +85,7 @@ static void ggml_vec_dot_q4_1_rows(int n, float *s, const void *vx, size_t bx, c
                            a##r); \
   } while (0)
 
-static void ggml_vec_dot_q8_0_rows(int n, float *s, const void *vx, size_t bx, const void *vy) {
+static inline void ggml_vec_dot_q8_0_rows(int n, float *s, const void *vx, size_t bx, const void *vy) {
   const ty_block_q8_0 *y = vy;
   const char *x = vx;
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
