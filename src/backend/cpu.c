@@ -10,6 +10,7 @@
 #include "../tensor/tensor.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ struct job {
   const void *bq;           /* MATMUL: activations in the weight's vec_dot type */
   size_t bq_stride;
   size_t per_thread;        /* ATTENTION: bytes of work buffer per thread */
+  atomic_long next;         /* MATMUL: first row of the next unclaimed tile */
 };
 
 
@@ -131,8 +133,12 @@ static void rmsnorm(void *arg, int ith, int nth) {
 }
 
 
-/* Output rows are split across threads; each thread walks its rows in tiles
-   so a tile of weights stays in cache while every token uses it. */
+/* For a batch, threads claim tiles of output rows from a shared counter, so
+   a thread that the machine delays (a busy host, a slower core) takes fewer
+   tiles instead of holding everyone at the barrier; a tile of weights stays
+   in cache while every token of the batch uses it. For one token the tiles
+   are too small to pay for the shared counter, and each thread takes an
+   equal share. */
 #define MATMUL_TILE 16
 
 static void matmul(void *arg, int ith, int nth) {
@@ -140,9 +146,12 @@ static void matmul(void *arg, int ith, int nth) {
   const struct ty_op *op = j->op;
   const struct ty_qtype_traits *tr = ty_qtype_get(op->a.type);
   int n = (int)op->a.cols;
-  long lo, hi;
-  ty_pool_range((long)op->a.rows, ith, nth, &lo, &hi);
-  for (long r0 = lo; r0 < hi; r0 += MATMUL_TILE) {
+  long rows = (long)op->a.rows, lo = 0, hi = rows;
+  int shared = op->b.rows > 1;
+  if (!shared) ty_pool_range(rows, ith, nth, &lo, &hi);
+  for (long r0 = lo;; r0 += MATMUL_TILE) {
+    if (shared) r0 = atomic_fetch_add_explicit(&j->next, MATMUL_TILE, memory_order_relaxed);
+    if (r0 >= hi) break;
     long r1 = r0 + MATMUL_TILE < hi ? r0 + MATMUL_TILE : hi;
     for (int64_t t = 0; t < op->b.rows; t++) {
       const char *bq = (const char *)j->bq + (size_t)t * j->bq_stride;
@@ -172,7 +181,7 @@ static void quantize_rows(void *arg, int ith, int nth) {
 
 static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) {
   const struct ty_qtype_traits *a = ty_qtype_get(op->a.type);
-  struct job j = { c, op, op->b.data, op->b.stride, 0 };
+  struct job j = { c, op, op->b.data, op->b.stride, 0, 0 };
   ty_status st;
   if (a->vec_dot_type != TY_QTYPE_F32) {
     j.bq_stride = ty_qtype_row_size(a->vec_dot_type, op->b.cols);
@@ -183,6 +192,7 @@ static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) 
     else
       ty_pool_run(c->pool, quantize_rows, &j);
   }
+  atomic_store_explicit(&j.next, 0, memory_order_relaxed);
   ty_pool_run(c->pool, matmul, &j);
   return TY_OK;
 }
@@ -382,7 +392,7 @@ static bool cpu_supports(void *ctx, const struct ty_op *op) {
 
 static ty_status cpu_run(void *ctx, const struct ty_op *op, ty_err *err) {
   struct cpu *c = ctx;
-  struct job j = { c, op, NULL, 0, 0 };
+  struct job j = { c, op, NULL, 0, 0, 0 };
   ty_pool_fn fn = NULL;
   int64_t size = op->a.rows * op->a.cols;
   switch (op->kind) {
