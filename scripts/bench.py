@@ -14,8 +14,10 @@ f16 KV cache, flash attention off, CPU only) measures
       the last position), in tokens/s;
   tg: after a short untimed prompt of 8 tokens, --tg tokens decoded one at a
       time, each fed back as the argmax of the previous logits, in tokens/s.
-One untimed warm-up of each phase, then --repeats timed runs (KV cache cleared
-before each); the table shows the median and min-max.
+One untimed warm-up of each phase, then --repeats rounds in which the two
+engines take turns (llama.cpp pp and tg, then one tycho-bench run with its own
+warm-up), so that drift on a shared host lands on both; the table shows the
+median and min-max over the rounds.
 
 Then the tycho binary is run with the same settings:
     build/tycho-bench MODEL --threads N --pp 128 --tg 64 --repeats R
@@ -96,12 +98,12 @@ def summary(values):
     return statistics.median(values), min(values), max(values)
 
 
-def run_tycho(binary, model, threads, args):
+def run_tycho(binary, model, threads, args, repeats):
     """Return {phase: (median, min, max)} from tycho-bench, or None."""
     if not os.path.exists(binary):
         return None
     cmd = [binary, model, "--threads", str(threads), "--pp", str(args.pp),
-           "--tg", str(args.tg), "--repeats", str(args.repeats)]
+           "--tg", str(args.tg), "--repeats", str(repeats)]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -173,10 +175,18 @@ def main():
                               n_batch=max(512, args.pp))
             run_pp(ctx, ids)  # warm-up
             run_tg(ctx, ids[:TG_PROMPT], n_vocab, args.tg)
-            pp = [run_pp(ctx, ids) for _ in range(args.repeats)]
-            tg = [run_tg(ctx, ids[:TG_PROMPT], n_vocab, args.tg) for _ in range(args.repeats)]
+            # The engines take turns, one repeat each, so that a change in
+            # what else the host runs lands on both rather than on one.
+            pp, tg, tys = [], [], {"pp": [], "tg": []}
+            for _ in range(args.repeats):
+                pp.append(run_pp(ctx, ids))
+                tg.append(run_tg(ctx, ids[:TG_PROMPT], n_vocab, args.tg))
+                one = run_tycho(args.tycho, path, nt, args, 1)
+                for ph in tys:
+                    if one and ph in one:
+                        tys[ph].append(one[ph][0])
             llama_cpp.llama_free(ctx)
-            ty = run_tycho(args.tycho, path, nt, args)
+            ty = {ph: summary(v) for ph, v in tys.items() if len(v) == args.repeats} or None
             if ty is None:
                 print("tycho: n/a (%s, %d threads)" % (name, nt))
             else:
