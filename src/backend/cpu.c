@@ -416,7 +416,7 @@ static ty_status cpu_run(void *ctx, const struct ty_op *op, ty_err *err) {
       return TY_OK;
     }
     default:
-      return ty_err_set(err, TY_ERR_UNSUPPORTED, "cpu: op %d not implemented", (int)op->kind);
+      return ty_err_set(err, TY_ERR_UNSUPPORTED, "cpu: no kernel for op %d", (int)op->kind);
   }
   if (size < SMALL_OP)
     fn(&j, 0, 1);

@@ -141,8 +141,7 @@ static int rd_str(struct rd *r, struct ty_gguf_str *s) {
 ** Values
 ** ====================================================================== */
 
-/* Size of a fixed-size value type, 0 for string/array/unknown. */
-static size_t vtype_size(uint32_t t) {
+size_t ty_gguf_vtype_size(int t) {
   switch (t) {
     case TY_GGUF_UINT8: case TY_GGUF_INT8: case TY_GGUF_BOOL: return 1;
     case TY_GGUF_UINT16: case TY_GGUF_INT16: return 2;
@@ -178,7 +177,7 @@ static void value_free(struct ty_gguf_value *v) {
 
 /* Decodes a fixed-size scalar at p into v. */
 static void scalar_decode(uint32_t t, const uint8_t *p, struct ty_gguf_value *v) {
-  uint64_t raw = le(p, (int)vtype_size(t));
+  uint64_t raw = le(p, (int)ty_gguf_vtype_size((int)t));
   v->type = (enum ty_gguf_vtype)t;
   switch (t) {
     case TY_GGUF_INT8: v->v.i = (int8_t)(uint8_t)raw; break;
@@ -202,7 +201,7 @@ static void scalar_decode(uint32_t t, const uint8_t *p, struct ty_gguf_value *v)
    On failure the error is set; items already allocated stay in v for
    value_free. */
 static int parse_value(struct rd *r, uint32_t t, struct ty_gguf_value *v, int depth) {
-  size_t sz = vtype_size(t);
+  size_t sz = ty_gguf_vtype_size((int)t);
   if (sz != 0) {
     if (!need(r, sz))
       return 0;
@@ -231,7 +230,7 @@ static int parse_value(struct rd *r, uint32_t t, struct ty_gguf_value *v, int de
                  "while reading %s", r->name, et, (unsigned long long)at, r->ctx);
       return 0;
     }
-    sz = vtype_size(et);
+    sz = ty_gguf_vtype_size((int)et);
     min = sz != 0 ? sz : et == TY_GGUF_STRING ? 8 : 12;
     if (n > (r->size - r->pos) / min) {
       ty_err_set(r->err, TY_ERR_FORMAT, "%s: array count %llu at offset %llu too large for "

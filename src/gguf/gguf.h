@@ -101,6 +101,9 @@ bool ty_gguf_get_str(const ty_gguf *g, const char *key, struct ty_gguf_str *out)
 /* Array value (any element type), or NULL if absent or not an array. */
 const struct ty_gguf_value *ty_gguf_get_arr(const ty_gguf *g, const char *key);
 
+/* Bytes of one value of a fixed-size type; 0 for string, array or unknown. */
+size_t ty_gguf_vtype_size(int t);
+
 /* Name of a value type ("uint32", "array", ...). */
 const char *ty_gguf_vtype_name(int t);
 

@@ -96,21 +96,10 @@ static void wb_str(struct wbuf *b, const char *p, uint64_t len) {
 ** Values
 ** ====================================================================== */
 
-static size_t fixed_size(int t) {
-  switch (t) {
-    case TY_GGUF_UINT8: case TY_GGUF_INT8: case TY_GGUF_BOOL: return 1;
-    case TY_GGUF_UINT16: case TY_GGUF_INT16: return 2;
-    case TY_GGUF_UINT32: case TY_GGUF_INT32: case TY_GGUF_FLOAT32: return 4;
-    case TY_GGUF_UINT64: case TY_GGUF_INT64: case TY_GGUF_FLOAT64: return 8;
-    default: return 0;
-  }
-}
-
-
 /* Appends the body of v (without its type tag) to b. Returns TY_ERR_ARG for
    an ill-formed value (unknown type, missing data, nesting too deep). */
 static ty_status put_value(struct wbuf *b, const struct ty_gguf_value *v, int depth) {
-  size_t sz = fixed_size(v->type);
+  size_t sz = ty_gguf_vtype_size(v->type);
   uint64_t i;
   if (sz != 0) {
     uint64_t raw;
@@ -142,7 +131,7 @@ static ty_status put_value(struct wbuf *b, const struct ty_gguf_value *v, int de
     return TY_ERR_ARG;
   wb_le(b, (uint64_t)v->v.arr.type, 4);
   wb_le(b, v->v.arr.n, 8);
-  sz = fixed_size(v->v.arr.type);
+  sz = ty_gguf_vtype_size(v->v.arr.type);
   if (sz != 0) {
     if (v->v.arr.n > SIZE_MAX / sz || (v->v.arr.data == NULL && v->v.arr.n != 0))
       return TY_ERR_ARG;
@@ -291,7 +280,7 @@ ty_status ty_gguf_writer_set_str(ty_gguf_writer *w, const char *key, const char 
 ty_status ty_gguf_writer_set_arr(ty_gguf_writer *w, const char *key, enum ty_gguf_vtype type,
                                  const void *data, uint64_t n) {
   struct ty_gguf_value x = { .type = TY_GGUF_ARRAY };
-  if (fixed_size(type) == 0)
+  if (ty_gguf_vtype_size(type) == 0)
     return TY_ERR_ARG;
   x.v.arr.type = type;
   x.v.arr.n = n;
