@@ -1,0 +1,113 @@
+/*
+ * test_cpu_kernels.c: the CPU backend's own kernels (cpu_kernels.h). The
+ * AVX2 forms must give exactly the floats of the portable forms, for both
+ * attention orders (a batch, one token), head sizes with and without a
+ * 64-wide tail, windows that start past zero, and lengths on and off the
+ * 16-lane boundaries; ty_cpu_expf must stay within 2 ulp of expf.
+ */
+#include "backend/cpu_kernels.h"
+#include "tensor/tensor.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures = 0;
+
+#define CHECK(cond, ...) do { if (!(cond)) { printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+  printf(__VA_ARGS__); printf("\n"); failures++; } } while (0)
+
+static unsigned rng = 12345;
+
+static float frand(void) {
+  rng = rng * 1664525u + 1013904223u;
+  return (rng >> 8) / 16777216.0f * 2.0f - 1.0f;
+}
+
+
+static void test_attention(void) {
+  static const int hds[] = { 16, 48, 64, 80, 128, 256 };
+  static const int lasts[] = { 0, 1, 15, 16, 17, 63, 64, 65, 200 };
+  enum { MAXPOS = 256, MAXHD = 256 };
+  size_t stride = 2 * MAXHD;
+  char *k = malloc(MAXPOS * stride), *v = malloc(MAXPOS * stride);
+  float *work1 = aligned_alloc(32, TY_ATTN_WORK(MAXPOS, MAXHD) * sizeof(float));
+  float *work2 = aligned_alloc(32, TY_ATTN_WORK(MAXPOS, MAXHD) * sizeof(float));
+  float q[MAXHD], o1[MAXHD], o2[MAXHD];
+  int checked = 0;
+  for (int i = 0; i < MAXPOS * MAXHD; i++) {
+    uint16_t a = ty_fp32_to_fp16(frand() * 3.0f), b = ty_fp32_to_fp16(frand());
+    memcpy(k + 2 * (size_t)i, &a, 2);
+    memcpy(v + 2 * (size_t)i, &b, 2);
+  }
+  for (size_t a = 0; a < sizeof hds / sizeof *hds; a++)
+    for (size_t b = 0; b < sizeof lasts / sizeof *lasts; b++)
+      for (int single = 0; single < 2; single++)
+        for (int windowed = 0; windowed < 2; windowed++) {
+          int hd = hds[a], last = lasts[b], first = windowed ? last / 3 : 0;
+          for (int d = 0; d < hd; d++) q[d] = frand() * 2.0f;
+          struct ty_attn_head h = { q, k, v, stride, hd, first, last, 0.125f, single, o1, work1 };
+          ty_cpu_attn_f16(&h);
+          for (int d = 0; d < hd; d++) CHECK(isfinite(o1[d]), "attention output not finite");
+          if (strcmp(ty_qtype_simd(), "scalar") == 0) continue;
+          h.out = o2;
+          h.work = work2;
+          ty_cpu_attn_f16_avx2(&h);
+          CHECK(memcmp(o1, o2, (size_t)hd * sizeof *o1) == 0,
+                "attention hd %d last %d first %d single %d: avx2 differs from portable "
+                "(%.9g vs %.9g)", hd, last, first, single, o2[0], o1[0]);
+          checked++;
+        }
+  printf("attention: %d avx2/portable comparisons\n", checked);
+  free(k);
+  free(v);
+  free(work1);
+  free(work2);
+}
+
+
+static void test_swiglu(void) {
+  enum { N = 1000 };
+  static float x[N], g[N], y1[N], y2[N];
+  for (int i = 0; i < N; i++) {
+    x[i] = frand() * 20.0f;
+    g[i] = frand();
+  }
+  for (int n = 1; n <= N; n += 37) {
+    ty_cpu_swiglu(n, y1, x, g);
+    for (int i = 0; i < n; i++) {
+      float want = x[i] / (1.0f + expf(-x[i])) * g[i];
+      CHECK(fabsf(y1[i] - want) <= 1e-6f * (fabsf(want) + 1e-3f), "swiglu n %d i %d: %.9g vs %.9g",
+            n, i, y1[i], want);
+    }
+    if (strcmp(ty_qtype_simd(), "scalar") == 0) continue;
+    ty_cpu_swiglu_avx2(n, y2, x, g);
+    CHECK(memcmp(y1, y2, (size_t)n * sizeof *y1) == 0, "swiglu n %d: avx2 differs from portable", n);
+  }
+}
+
+
+static void test_expf(void) {
+  float worst = 0.0f;
+  for (float x = -100.0f; x < 88.0f; x += 0.0137f) {
+    float got = ty_cpu_expf(x), want = expf(x);
+    float ulp = want > 0 ? nextafterf(want, INFINITY) - want : 1e-45f;
+    float err = fabsf(got - want) / ulp;
+    if (err > worst) worst = err;
+  }
+  printf("expf: worst %.2f ulp over [-100, 88)\n", worst);
+  CHECK(worst <= 2.0f, "ty_cpu_expf is %.2f ulp from expf", worst);
+  CHECK(ty_cpu_expf(-INFINITY) == 0.0f && ty_cpu_expf(-200.0f) == 0.0f, "underflow to 0");
+  CHECK(isinf(ty_cpu_expf(200.0f)), "overflow to inf");
+}
+
+
+int main(void) {
+  test_expf();
+  test_swiglu();
+  test_attention();
+  if (failures) return 1;
+  printf("ok\n");
+  return 0;
+}
