@@ -109,8 +109,9 @@ function cli.run(args)
     num_thread = opts.num_thread, kv_type = opts.kv_type })
   if not m then die("%s", msg) end
   if #ids == 0 then
-    -- no prompt: start from the beginning-of-sequence token when the model has one
-    ids = { m:info().architecture == "gemma3" and 2 or 1 }
+    -- no prompt: start from the model's beginning-of-sequence token
+    local bos = m:info().bos_token_id or die("run: this model names no BOS token; pass --ids")
+    ids = { bos }
   end
   local t0, t1 = tycho.now(), nil
   local n = 0

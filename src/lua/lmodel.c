@@ -166,6 +166,18 @@ static int model_info(lua_State *L) {
   SETI("num_ctx", ty_model_n_ctx(m));
   SETI("num_thread", ty_model_n_threads(m));
   SETI("pos", ty_model_pos(m));
+  {
+    /* special tokens, where the file names them */
+    static const char *const ids[][2] = {
+      { "tokenizer.ggml.bos_token_id", "bos_token_id" },
+      { "tokenizer.ggml.eos_token_id", "eos_token_id" },
+    };
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+      uint32_t id;
+      if (ty_gguf_get_u32(ty_model_gguf(m), ids[i][0], &id) && id < (uint32_t)hp->n_vocab)
+        SETI(ids[i][1], id);
+    }
+  }
 #undef SETI
 #undef SETN
   return 1;

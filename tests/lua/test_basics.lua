@@ -71,6 +71,7 @@ if io.open(path, "rb") then
     check(tostring(mm):find("llama", 1, true), "tostring: " .. tostring(mm))
     local info = mm:info()
     check(info.n_layer == 30 and info.n_vocab == 49152 and info.num_ctx == 128, "info")
+    check(info.bos_token_id == 1 and info.eos_token_id == 2, "special token ids from the metadata")
     local seen = 0
     local out = assert(mm:greedy({ 504, 6376, 314, 4461, 975 }, { num_predict = 10,
       on_token = function() seen = seen + 1; return seen < 3 end }))
