@@ -1,0 +1,79 @@
+/*
+ * test_threadpool.c: the CPU backend's pool. Every job runs once on every
+ * thread with the right (ith, nth); ty_pool_range splits [0, n) into
+ * disjoint parts that cover it; thousands of back-to-back jobs (a decode
+ * step's pattern) lose no work; pools of 1 to 8 threads start and stop,
+ * also with more threads than cores.
+ */
+#include "backend/threadpool.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+static int failures = 0;
+
+#define CHECK(cond, ...) do { if (!(cond)) { printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+  printf(__VA_ARGS__); printf("\n"); failures++; } } while (0)
+
+struct job {
+  atomic_int calls[16];
+  atomic_long sum;
+  int nth_seen;
+  long n;
+};
+
+
+static void fill(void *arg, int ith, int nth) {
+  struct job *j = arg;
+  long lo, hi;
+  atomic_fetch_add(&j->calls[ith], 1);
+  j->nth_seen = nth;
+  ty_pool_range(j->n, ith, nth, &lo, &hi);
+  for (long i = lo; i < hi; i++) atomic_fetch_add(&j->sum, i);
+}
+
+
+int main(void) {
+  for (int n = 1; n <= 8; n++) {
+    ty_err err;
+    ty_pool *p = ty_pool_new(n, &err);
+    struct job j;
+    CHECK(p != NULL && ty_pool_size(p) == n, "pool of %d: %s", n, p ? "" : err.msg);
+    if (p == NULL) continue;
+    /* more threads than cores (this machine has 2) is the slow, rare case:
+       fewer jobs there */
+    int reps = n <= 2 ? 5000 : 500;
+    memset(&j, 0, sizeof j);
+    for (int rep = 0; rep < reps; rep++) {
+      j.n = rep % 97;
+      atomic_store(&j.sum, 0);
+      ty_pool_run(p, fill, &j);
+      CHECK(atomic_load(&j.sum) == j.n * (j.n - 1) / 2, "pool of %d, job %d: sum %ld", n, rep,
+            atomic_load(&j.sum));
+      if (failures) break;
+    }
+    for (int t = 0; t < n; t++)
+      CHECK(atomic_load(&j.calls[t]) == reps, "pool of %d: thread %d ran %d jobs", n, t,
+            atomic_load(&j.calls[t]));
+    CHECK(j.nth_seen == n, "nth %d for a pool of %d", j.nth_seen, n);
+    ty_pool_free(p);
+  }
+  /* ranges: disjoint, ordered, covering */
+  for (long n = 0; n < 50; n++)
+    for (int nth = 1; nth <= 9; nth++) {
+      long expect = 0;
+      for (int ith = 0; ith < nth; ith++) {
+        long lo, hi;
+        ty_pool_range(n, ith, nth, &lo, &hi);
+        CHECK(lo == expect && hi >= lo && hi - lo <= n / nth + 1, "range(%ld, %d, %d) = [%ld, %ld)",
+              n, ith, nth, lo, hi);
+        expect = hi;
+      }
+      CHECK(expect == n, "ranges of %ld over %d threads end at %ld", n, nth, expect);
+    }
+  ty_pool_free(NULL);
+  if (failures) return 1;
+  printf("ok\n");
+  return 0;
+}
