@@ -266,7 +266,6 @@ static void attention(void *arg, int ith, int nth) {
     int32_t first = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
     const float *q = (const float *)ROW(op->a, t) + (size_t)h * hd;
     float *out = (float *)ROW(op->dst, t) + (size_t)h * hd;
-    float mx = -INFINITY;
     if (exact) {
       struct ty_attn_head ah = { q, (const char *)op->b.data + hk * kv_row,
                                  (const char *)op->c.data + hk * vv_row, op->b.stride, hd,
@@ -274,6 +273,7 @@ static void attention(void *arg, int ith, int nth) {
       j->cpu->attn_f16(&ah);
       continue;
     }
+    float mx = -INFINITY;
     double sum = 0.0;
     if (kt->vec_dot_type == TY_QTYPE_F32)
       memcpy(qq, q, (size_t)hd * sizeof(float));

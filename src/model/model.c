@@ -144,7 +144,7 @@ static ty_status read_hparams(const ty_gguf *g, struct ty_hparams *hp, ty_err *e
                       "vocabulary size", path, (long long)emb->ne[1]);
   hp->n_vocab = (int)emb->ne[1];
   arr = ty_gguf_get_arr(g, "tokenizer.ggml.tokens");
-  if (arr != NULL && arr->v.arr.n != (uint64_t)hp->n_vocab && arr->v.arr.n > (uint64_t)hp->n_vocab)
+  if (arr != NULL && arr->v.arr.n > (uint64_t)hp->n_vocab)
     return ty_err_set(err, TY_ERR_FORMAT, "%s: the vocabulary has %llu tokens but "
                       "'token_embd.weight' only %d rows", path,
                       (unsigned long long)arr->v.arr.n, hp->n_vocab);
