@@ -2,7 +2,7 @@
 # test.sh: builds and runs every test, the way CI does.
 #   1. build/ (Release) under ctest
 #   2. build-san/ with AddressSanitizer + UndefinedBehaviorSanitizer under ctest
-#   3. the GGUF reader's libFuzzer target for a bounded run (needs clang)
+#   3. every libFuzzer target for a bounded run (needs clang)
 #   scripts/test.sh [--quick]     --quick runs step 1 only
 # Tests that need the real models skip when the cache lacks them, unless
 # TYCHO_REQUIRE_MODELS=1 (CI sets it); scripts/setup.sh fills the cache.
@@ -29,22 +29,34 @@ cmake --build build-san -j"$jobs" >/dev/null
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-san --output-on-failure -j1
 
-step "fuzzing the gguf reader (bounded)"
+step "fuzzing the parsers (bounded)"
+# every tests/fuzz/fuzz_NAME.c runs from its seed corpus tests/fuzz/corpus_NAME/
+# for TYCHO_FUZZ_SECONDS (default 30) each
 if command -v clang >/dev/null; then
   CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTYCHO_LUA=OFF -DTYCHO_FUZZ=ON >/dev/null
-  cmake --build build-fuzz -j"$jobs" --target fuzz_gguf >/dev/null
-  corpus=$(mktemp -d)
-  trap 'rm -rf "$corpus" "$corpus.log"' EXIT
-  cp tests/fuzz/corpus_gguf/* "$corpus"/
-  log=$corpus.log
-  if ! build-fuzz/tests/fuzz_gguf -max_total_time="${TYCHO_FUZZ_SECONDS:-60}" -print_final_stats=1 \
-      "$corpus" >"$log" 2>&1; then
-    tail -n 60 "$log"
-    echo "fuzz: 0 passed, 1 failed"
-    exit 1
-  fi
-  grep -E "^stat::number_of_executed_units" "$log" || true
-  echo "fuzz: 1 passed, 0 failed"
+  cmake --build build-fuzz -j"$jobs" >/dev/null
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  passed=0 failed=0
+  for src in tests/fuzz/fuzz_*.c; do
+    name=$(basename "$src" .c)
+    corpus=$work/$name
+    mkdir -p "$corpus"
+    seeds=tests/fuzz/corpus_${name#fuzz_}
+    [ -d "$seeds" ] && cp "$seeds"/* "$corpus"/
+    log=$work/$name.log
+    if build-fuzz/tests/"$name" -max_total_time="${TYCHO_FUZZ_SECONDS:-30}" -print_final_stats=1 \
+        "$corpus" >"$log" 2>&1; then
+      echo "$name: $(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}') executions, no crash"
+      passed=$((passed + 1))
+    else
+      tail -n 60 "$log"
+      echo "$name: FAILED"
+      failed=$((failed + 1))
+    fi
+  done
+  echo "fuzz: $passed passed, $failed failed"
+  [ "$failed" = 0 ] || exit 1
 else
   echo "fuzz: clang not found, skipped (apt-get install clang)"
 fi
