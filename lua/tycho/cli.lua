@@ -10,20 +10,37 @@ local usage = [[
 usage: tycho COMMAND [args]
 
 commands:
-  run MODEL [--ids 1,2,3] [options]   generate greedily from prompt token ids
-  version                             print the version
-  SCRIPT.lua [args]                   run a Lua script with tycho loaded
+  run MODEL [PROMPT] [options]      answer PROMPT, or chat when there is none
+  tokenize MODEL TEXT [--pieces]    print the token ids of TEXT
+  template render FILE              render a chat template for messages (JSON) on stdin
+  version                           print the version
+  SCRIPT.lua [args]                 run a Lua script with tycho loaded
 
 MODEL is a path to a .gguf file or the name of a model in the cache
 ($TYCHO_HOME/models, default ~/.cache/tycho/models): smollm2, gemma3.
 
-options:
-  --num-predict N, -n N   tokens to generate (default 64)
-  --num-ctx N, --ctx N    context length (default 2048)
-  --num-batch N           prompt tokens per forward chunk (default 512)
-  --num-thread N, -t N    threads (default: all cores)
-  --kv-type T             f16 (default), f32 or q8_0
-  --verbose               print speed after the answer]]
+run options (Ollama's PARAMETER names; --name value or --name=value):
+  --num-ctx N, --ctx N     context length in tokens (default 2048)
+  --num-predict N, -n N    tokens to generate (default -1: until the model stops)
+  --num-thread N, -t N     threads (default: all cores)
+  --num-batch N            prompt tokens per forward chunk (default 512)
+  --temperature X          0.8; 0 picks the likeliest token every time
+  --top-k N, --top-p X, --min-p X, --typical-p X
+                           40, 0.9, 0.0, 1.0
+  --repeat-penalty X, --repeat-last-n N, --presence-penalty X, --frequency-penalty X
+                           1.1, 64, 0, 0
+  --seed N                 same seed and settings, same text (default: random)
+  --stop TEXT              stop before TEXT (repeatable; default: the template's)
+  --kv-type T              f16 (default), f32 or q8_0
+  --system TEXT            a system message
+  --raw                    send the prompt as it is, without the chat template
+  --format json            print one JSON object per response
+  --verbose                print timings and memory after each response
+
+tokenize options:
+  --pieces                 print each id with its text
+  --special                recognise special-token text such as <|im_start|>
+  --no-add-special         do not add BOS/EOS]]
 
 
 local function die(fmt, ...)
@@ -32,48 +49,100 @@ local function die(fmt, ...)
 end
 
 
+local function home()
+  local h = os.getenv("TYCHO_HOME")
+  if not h or h == "" then h = (os.getenv("HOME") or ".") .. "/.cache/tycho" end
+  return h
+end
+
+
+-- Names of the models in the cache, without .gguf.
+function cli.models()
+  local names, seen = {}, {}
+  for _, f in ipairs(tycho.dir(home() .. "/models") or {}) do
+    local n = f:match("^(.-)%.gguf$")
+    if n and not seen[n] then
+      seen[n] = true
+      names[#names + 1] = n
+    end
+  end
+  return names
+end
+
+
 -- Finds a model: an existing file, or NAME[.gguf] in the model cache.
 function cli.resolve(name)
   local f = io.open(name, "rb")
   if f then f:close(); return name end
-  local home = os.getenv("TYCHO_HOME")
-  if not home or home == "" then home = (os.getenv("HOME") or ".") .. "/.cache/tycho" end
-  for _, p in ipairs { home .. "/models/" .. name .. ".gguf", home .. "/models/" .. name } do
+  local dir = home() .. "/models"
+  for _, p in ipairs { dir .. "/" .. name .. ".gguf", dir .. "/" .. name } do
     f = io.open(p, "rb")
     if f then f:close(); return p end
   end
-  return nil, string.format("%s: no such file, and no model of that name in %s/models "
-    .. "(scripts/setup.sh fetches smollm2 and gemma3)", name, home)
+  local have = cli.models()
+  return nil, string.format("'%s' is not a file, nor a model in %s (%s)", name, dir,
+    #have > 0 and "available: " .. table.concat(have, ", ")
+      or "it is empty; scripts/setup.sh fetches smollm2 and gemma3")
 end
 
 
--- Parses --name value options into a table of setting names; returns
--- settings and the remaining positional arguments.
+-- Options: flag -> setting name and kind. Every PARAMETER name also works
+-- as --name_with_underscores.
 local flags = {
-  ["--num-predict"] = "num_predict", ["-n"] = "num_predict",
-  ["--num-ctx"] = "num_ctx", ["--ctx"] = "num_ctx",
-  ["--num-batch"] = "num_batch",
-  ["--num-thread"] = "num_thread", ["-t"] = "num_thread", ["--threads"] = "num_thread",
-  ["--kv-type"] = "kv_type", ["--ids"] = "ids",
+  ["num-ctx"] = { "num_ctx", "int" }, ["ctx"] = { "num_ctx", "int" },
+  ["num-predict"] = { "num_predict", "int" }, ["n"] = { "num_predict", "int" },
+  ["num-batch"] = { "num_batch", "int" },
+  ["num-thread"] = { "num_thread", "int" }, ["t"] = { "num_thread", "int" },
+  ["threads"] = { "num_thread", "int" },
+  ["temperature"] = { "temperature", "num" }, ["top-k"] = { "top_k", "int" },
+  ["top-p"] = { "top_p", "num" }, ["min-p"] = { "min_p", "num" },
+  ["typical-p"] = { "typical_p", "num" }, ["repeat-penalty"] = { "repeat_penalty", "num" },
+  ["repeat-last-n"] = { "repeat_last_n", "int" },
+  ["presence-penalty"] = { "presence_penalty", "num" },
+  ["frequency-penalty"] = { "frequency_penalty", "num" },
+  ["seed"] = { "seed", "int" }, ["stop"] = { "stop", "list" },
+  ["kv-type"] = { "kv_type", "str" }, ["system"] = { "system", "str" },
+  ["format"] = { "format", "str" },
+  ["raw"] = { "raw", "bool" }, ["verbose"] = { "verbose", "bool" }, ["v"] = { "verbose", "bool" },
+  ["pieces"] = { "pieces", "bool" }, ["special"] = { "special", "bool" },
+  ["no-add-special"] = { "no_add_special", "bool" },
 }
 
+
+-- Parses options into a table of setting names; returns settings and the
+-- positional arguments. "--" ends the options.
 function cli.parse(args)
   local opts, rest, i = {}, {}, 1
   while i <= #args do
     local a = args[i]
-    if a == "--verbose" or a == "-v" then
-      opts.verbose = true
-    elseif flags[a] then
-      local v = args[i + 1] or die("option %s needs a value", a)
-      local key = flags[a]
-      if key == "kv_type" or key == "ids" then
-        opts[key] = v
+    local name, value = a:match("^%-%-?([%w_-]+)=(.*)$")
+    if not name then name = a:match("^%-%-?([%a][%w_-]*)$") end
+    if a == "--" then
+      table.move(args, i + 1, #args, #rest + 1, rest)
+      break
+    elseif name then
+      local f = flags[name] or flags[name:gsub("_", "-")]
+      if not f then die("unknown option '%s' (see tycho help)", a) end
+      local key, kind = f[1], f[2]
+      if kind == "bool" then
+        if value then die("option %s takes no value", a) end
+        opts[key] = true
       else
-        opts[key] = math.tointeger(tonumber(v)) or die("option %s needs an integer, got '%s'", a, v)
+        if not value then
+          i = i + 1
+          value = args[i] or die("option %s needs a value", a)
+        end
+        if kind == "int" then
+          opts[key] = math.tointeger(tonumber(value)) or die("option %s needs an integer, got '%s'", a, value)
+        elseif kind == "num" then
+          opts[key] = tonumber(value) or die("option %s needs a number, got '%s'", a, value)
+        elseif kind == "list" then
+          opts[key] = opts[key] or {}
+          table.insert(opts[key], value)
+        else
+          opts[key] = value
+        end
       end
-      i = i + 1
-    elseif a:sub(1, 1) == "-" and #a > 1 then
-      die("unknown option '%s' (see tycho help)", a)
     else
       rest[#rest + 1] = a
     end
@@ -83,56 +152,222 @@ function cli.parse(args)
 end
 
 
--- A readable form of a vocabulary piece: GPT-2 style files mark a space as
--- U+0120 and a newline as U+010A, SentencePiece files a space as U+2581 and
--- bytes as <0xNN>. This is a display aid until the tokenizer lands.
-local function show_piece(p)
-  p = p:gsub("\u{0120}", " "):gsub("\u{010A}", "\n"):gsub("\u{2581}", " ")
-  p = p:gsub("^<0x(%x%x)>$", function(h) return string.char(tonumber(h, 16)) end)
-  return p
+-- ---------------------------------------------------------------- run
+
+local sampling = { "temperature", "top_k", "top_p", "min_p", "typical_p", "repeat_penalty",
+  "repeat_last_n", "presence_penalty", "frequency_penalty", "seed", "num_predict", "stop" }
+
+
+-- Go's way of printing a duration, as ollama run --verbose does.
+local function duration(s)
+  if s >= 1 then return string.format("%.6gs", s) end
+  if s >= 1e-3 then return string.format("%.6gms", s * 1e3) end
+  return string.format("%.6gµs", s * 1e6)
+end
+
+
+local function mib(b) return string.format("%.1f MiB", b / 1048576) end
+
+
+local function verbose_report(r, load_s, m)
+  local mem = m:info().memory
+  local w = function(k, v) io.stderr:write(string.format("%-22s%s\n", k .. ":", v)) end
+  w("total duration", duration(r.total_duration + (load_s or 0)))
+  if load_s then w("load duration", duration(load_s)) end
+  w("prompt eval count", string.format("%d token(s)", r.prompt_eval_count))
+  w("prompt eval duration", duration(r.prompt_eval_duration))
+  w("prompt eval rate", string.format("%.2f tokens/s", r.prompt_eval_rate))
+  w("eval count", string.format("%d token(s)", r.eval_count))
+  w("eval duration", duration(r.eval_duration))
+  w("eval rate", string.format("%.2f tokens/s", r.eval_rate))
+  w("memory", string.format("%s (weights %s, kv cache %s, compute %s)", mib(mem.total),
+    mib(mem.weights), mib(mem.kv), mib(mem.compute + mem.host)))
+end
+
+
+-- The JSON object --format json prints: Ollama's response fields (durations
+-- in nanoseconds, as its API gives them), the rates and the memory.
+local function json_report(r, load_s, m, name)
+  local ns = function(s) return math.floor(s * 1e9 + 0.5) end
+  return tycho.json.encode {
+    model = name, response = r.text, done = true, done_reason = r.done_reason,
+    total_duration = ns(r.total_duration + (load_s or 0)), load_duration = ns(load_s or 0),
+    prompt_eval_count = r.prompt_eval_count, prompt_eval_duration = ns(r.prompt_eval_duration),
+    prompt_eval_rate = r.prompt_eval_rate,
+    eval_count = r.eval_count, eval_duration = ns(r.eval_duration), eval_rate = r.eval_rate,
+    memory = m:info().memory,
+  }
+end
+
+
+-- One response: streams text unless JSON is asked for. Returns the result,
+-- or nil and a message; an interrupt comes back as done_reason "cancelled".
+local function respond(m, input, opts, load_s, name)
+  local gen = { raw = opts.raw or nil, system = opts.system or nil }
+  for _, k in ipairs(sampling) do gen[k] = opts[k] end
+  local json = opts.format == "json"
+  local wrote_nl = true
+  if not json then
+    gen.on_token = function(text)
+      io.write(text)
+      io.flush()
+      wrote_nl = text:sub(-1) == "\n"
+    end
+  end
+  local ok, r, msg = pcall(m.generate, m, input, gen)
+  if not ok then
+    if tostring(r):find("interrupted", 1, true) then
+      r, msg = { done_reason = "cancelled" }, nil
+    else
+      error(r, 0)
+    end
+  end
+  if not json and not wrote_nl then io.write("\n") end
+  io.stdout:flush()
+  if not r then return nil, msg end
+  if r.done_reason ~= "cancelled" or r.text then
+    if json and r.text then print(json_report(r, load_s, m, name)) end
+    if opts.verbose and r.text and not json then verbose_report(r, load_s, m) end
+  end
+  return r
+end
+
+
+local chat_help = [[
+commands:
+  /bye            leave (or Ctrl-D; Ctrl-C at the prompt)
+  /clear          forget the conversation
+  /set system T   use T as the system message
+  /?              this help
+Ctrl-C while the model writes stops it and returns here.]]
+
+
+-- The chat loop: history kept across turns, readline on a terminal.
+local function chat(m, opts, load_s, name)
+  local tty = tycho.isatty("stdin")
+  local history = {}
+  if opts.system then history[1] = { role = "system", content = opts.system } end
+  local gen = setmetatable({ system = false }, { __index = opts })
+  while true do
+    local line, why
+    if tty then
+      line, why = tycho.readline(">>> ")
+      if line == false then io.write("\n"); return 0 end     -- Ctrl-C at the prompt
+    else
+      line = io.read("L")
+      if line then line = line:gsub("\n$", "") end
+    end
+    if line == nil then
+      if tty then io.write("\n") end
+      return 0
+    end
+    if line:match("^%s*$") then
+      -- nothing to send
+    elseif line == "/bye" then
+      return 0
+    elseif line == "/?" or line == "/help" then
+      print(chat_help)
+    elseif line == "/clear" then
+      history = {}
+      if opts.system then history[1] = { role = "system", content = opts.system } end
+      print("Cleared session context")
+    elseif line:match("^/set system ") then
+      local text = line:match("^/set system (.*)$")
+      if history[1] and history[1].role == "system" then history[1].content = text
+      else table.insert(history, 1, { role = "system", content = text }) end
+      print("Set system message.")
+    elseif line:match("^/") then
+      print(string.format("Unknown command '%s'. Type /? for help", line:match("^(%S+)")))
+    else
+      if tty then tycho.add_history(line) end
+      history[#history + 1] = { role = "user", content = line }
+      local r, msg = respond(m, history, gen, load_s, name)
+      load_s = nil
+      if not r then
+        io.stderr:write("tycho: ", msg, "\n")
+        history[#history] = nil
+      elseif r.done_reason == "cancelled" then
+        history[#history] = nil                 -- an interrupted turn is forgotten
+      else
+        history[#history + 1] = { role = "assistant", content = r.text }
+      end
+    end
+  end
 end
 
 
 function cli.run(args)
   local opts, rest = cli.parse(args)
-  local name = rest[1] or die("run: which model? (tycho run MODEL --ids 1,2,3)")
-  if rest[2] then
-    die("run: text prompts need the tokenizer, which is not built yet; pass token ids with --ids")
-  end
-  local ids = {}
-  for id in (opts.ids or ""):gmatch("[^,%s]+") do
-    ids[#ids + 1] = math.tointeger(tonumber(id)) or die("run: '%s' is not a token id", id)
-  end
+  local name = rest[1] or die("run: which model? (tycho run MODEL [PROMPT])")
+  local prompt = rest[2] and table.concat(rest, " ", 2) or nil
+  if opts.format and opts.format ~= "json" then die("run: --format takes json, not '%s'", opts.format) end
+  if opts.raw and not prompt then die("run: --raw needs a prompt") end
   local path, err = cli.resolve(name)
   if not path then die("%s", err) end
+  local t0 = tycho.now()
   local m <close>, msg = tycho.load(path, { num_ctx = opts.num_ctx, num_batch = opts.num_batch,
     num_thread = opts.num_thread, kv_type = opts.kv_type })
   if not m then die("%s", msg) end
-  if #ids == 0 then
-    -- no prompt: start from the model's beginning-of-sequence token
-    local bos = m:info().bos_token_id or die("run: this model names no BOS token; pass --ids")
-    ids = { bos }
-  end
-  local t0, t1 = tycho.now(), nil
-  local n = 0
-  local out, gerr = m:greedy(ids, { num_predict = opts.num_predict or 64, on_token = function(id)
-    t1 = t1 or tycho.now()            -- the first token ends prompt processing
-    io.write(show_piece(m:piece(id) or ""))
-    io.flush()
-    n = n + 1
-  end })
-  io.write("\n")
-  io.stdout:flush()
-  if not out then die("%s", gerr) end
-  if opts.verbose then
-    local t2 = tycho.now()
-    io.stderr:write(string.format("ids: %s\nprompt: %d tokens in %.3f s; generated: %d tokens, "
-      .. "%.1f tokens/s; %d threads, %s kernels\n", table.concat(out, ","), #ids, t1 - t0, n,
-      n > 1 and (n - 1) / (t2 - t1) or 0, m:info().num_thread, tycho.simd()))
+  local load_s = tycho.now() - t0
+  if m:warning() and not opts.raw then io.stderr:write("tycho: warning: ", m:warning(), "\n") end
+  if not prompt then return chat(m, opts, load_s, name) end
+  local r, gerr = respond(m, prompt, opts, load_s, name)
+  if not r then die("%s", gerr) end
+  return r.done_reason == "cancelled" and 130 or 0
+end
+
+
+-- ---------------------------------------------------------------- tokenize
+
+function cli.tokenize(args)
+  local opts, rest = cli.parse(args)
+  local name = rest[1] or die("tokenize: which model or vocabulary file? (tycho tokenize MODEL TEXT)")
+  local text = rest[2] and table.concat(rest, " ", 2) or die("tokenize: which text?")
+  local path, err = cli.resolve(name)
+  if not path then die("%s", err) end
+  local tok <close>, msg = tycho.tokenizer(path)
+  if not tok then die("%s", msg) end
+  local ids, terr = tok:tokenize(text, { add_special = not opts.no_add_special,
+    parse_special = opts.special or false })
+  if not ids then die("%s", terr) end
+  if opts.pieces then
+    for _, id in ipairs(ids) do
+      print(string.format("%6d -> '%s'", id, tok:detokenize({ id }, { special = true })))
+    end
+  else
+    print(table.concat(ids, " "))
   end
   return 0
 end
 
+
+-- ---------------------------------------------------------------- template
+
+function cli.template(args)
+  local opts, rest = cli.parse(args)
+  if rest[1] ~= "render" or not rest[2] then
+    die("template: usage: tycho template render FILE < messages.json")
+  end
+  local f, ferr = io.open(rest[2], "rb")
+  if not f then die("%s", ferr) end
+  local src = f:read("a")
+  f:close()
+  local t <close>, msg = tycho.template(src)
+  if not t then die("%s: %s", rest[2], msg) end
+  local input = io.read("a")
+  local msgs, jerr = tycho.json.decode(input)
+  if not msgs then die("template: standard input: %s", jerr) end
+  if type(msgs) ~= "table" then
+    die("template: standard input must be a JSON list of {\"role\": ..., \"content\": ...}")
+  end
+  local out, rerr = t:render(msgs)
+  if not out then die("%s: %s", rest[2], rerr) end
+  io.write(out)
+  return 0
+end
+
+
+-- ---------------------------------------------------------------- the rest
 
 function cli.version()
   print("tycho " .. tycho.version)
@@ -146,6 +381,8 @@ function cli.help()
 end
 
 
+local commands = { run = true, tokenize = true, template = true, version = true, help = true }
+
 function cli.main(args)
   local cmd = args[1]
   if cmd == nil then print(usage); return 1 end
@@ -158,11 +395,9 @@ function cli.main(args)
     arg[0], arg[-1] = cmd, prog
     return chunk(table.unpack(rest)) or 0
   end
-  local f = cli[cmd]
-  if type(f) ~= "function" or cmd == "main" or cmd == "resolve" or cmd == "parse" then
-    die("unknown command '%s' (see tycho help)", cmd)
-  end
-  return f(rest)
+  if cmd == "-h" or cmd == "--help" then cmd = "help" end
+  if not commands[cmd] then die("unknown command '%s' (see tycho help)", cmd) end
+  return cli[cmd](rest)
 end
 
 return cli

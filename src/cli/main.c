@@ -19,18 +19,29 @@ int luaopen_tycho(lua_State *L);
 void ty_lua_interrupt(void);      /* lmodel.c: asks running C loops to stop */
 
 static lua_State *globalL = NULL;
+static volatile sig_atomic_t pending = 0;   /* a Ctrl-C that Lua has not seen yet */
 
 
 static void lstop(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
+  pending = 0;
   luaL_error(L, "interrupted");
 }
 
 
+/* The first Ctrl-C asks politely (a hook for Lua, a flag for C loops); a
+   second one before Lua has noticed the first kills, as in lua.c. Unlike
+   lua.c the handler stays, so a chat loop that caught "interrupted" can be
+   interrupted again. */
 static void on_sigint(int sig) {
   int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
-  signal(sig, SIG_DFL);            /* a second Ctrl-C kills */
+  if (pending) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  pending = 1;
   ty_lua_interrupt();
   if (globalL != NULL) lua_sethook(globalL, lstop, flag, 1);
 }

@@ -2,6 +2,8 @@
  * ltycho.c: luaopen_tycho, the entry point `require "tycho"` looks for, and
  * the helpers every binding file shares.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -39,6 +41,16 @@ void ty_lua_check_options(lua_State *L, int t, const char *const *known) {
 }
 
 
+void ty_lua_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods) {
+  luaL_newmetatable(L, name);                       /* [.., mt] */
+  luaL_setfuncs(L, meta, 0);
+  lua_newtable(L);                                  /* [.., mt, methods] */
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");                   /* [.., mt] */
+  lua_pop(L, 1);                                    /* [..] */
+}
+
+
 /* tycho.simd() -> the CPU kernel level in use ("avx512", "avx2", "scalar") */
 static int l_simd(lua_State *L) {
   lua_pushstring(L, ty_qtype_simd());
@@ -55,8 +67,39 @@ static int l_now(lua_State *L) {
 }
 
 
+/* tycho.dir(path) -> sorted list of names in a directory | fail, msg */
+static int l_dir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  DIR *d = opendir(path);
+  struct dirent *e;
+  lua_Integer n = 0;
+  if (d == NULL) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "%s: %s", path, strerror(errno));
+    return 2;
+  }
+  lua_newtable(L);                                  /* [path, list] */
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    lua_pushstring(L, e->d_name);
+    lua_rawseti(L, -2, ++n);
+  }
+  closedir(d);
+  lua_getglobal(L, "table");                        /* [path, list, table] */
+  lua_getfield(L, -1, "sort");
+  lua_remove(L, -2);                                /* [path, list, sort] */
+  if (lua_isfunction(L, -1)) {
+    lua_pushvalue(L, -2);
+    lua_call(L, 1, 0);                              /* [path, list] */
+  } else {
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+
 static const luaL_Reg tycho_funcs[] = {
-  { "simd", l_simd }, { "now", l_now }, { NULL, NULL }
+  { "simd", l_simd }, { "now", l_now }, { "dir", l_dir }, { NULL, NULL }
 };
 
 
@@ -65,5 +108,10 @@ int luaopen_tycho(lua_State *L) {
   lua_pushliteral(L, TYCHO_VERSION);
   lua_setfield(L, -2, "version");
   ty_lua_model_open(L);
+  ty_lua_tok_open(L);
+  ty_lua_sampler_open(L);
+  ty_lua_template_open(L);
+  ty_lua_json_open(L);
+  ty_lua_readline_open(L);
   return 1;
 }

@@ -182,6 +182,7 @@ static ty_status bind(ty_model *m, struct ty_view *v, const char *name, int64_t 
                       "use there", path, name, tr != NULL ? tr->name : "unknown");
   if ((st = ty_backend_weights(m->be, t->data, t->nbytes, &data, err)) != TY_OK)
     return st;
+  m->mem.weights += t->nbytes;
   *v = ty_view_make(data, t->type, rows, cols, ty_qtype_row_size(t->type, cols));
   return TY_OK;
 }
@@ -236,7 +237,7 @@ static ty_status bind_weights(ty_model *m, ty_err *err) {
    ================================================================ */
 
 static ty_status state_view(ty_model *m, struct ty_view *v, int type, int64_t rows, int64_t cols,
-                            ty_err *err) {
+                            size_t *counter, ty_err *err) {
   size_t stride = ty_qtype_row_size(type, cols);
   void *data, **grown;
   ty_status st;
@@ -248,6 +249,7 @@ static ty_status state_view(ty_model *m, struct ty_view *v, int type, int64_t ro
   m->allocs = grown;
   if ((st = ty_backend_alloc(m->be, stride * (size_t)rows, &data, err)) != TY_OK) return st;
   m->allocs[m->n_allocs++] = data;
+  *counter += stride * (size_t)rows;
   *v = ty_view_make(data, type, rows, cols, stride);
   return TY_OK;
 }
@@ -266,20 +268,21 @@ static ty_status alloc_state(ty_model *m, ty_err *err) {
   s->logits_host = calloc((size_t)hp->n_vocab, sizeof *s->logits_host);
   if (s->kc == NULL || s->vc == NULL || s->pos == NULL || s->logits_host == NULL)
     return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
-  if ((st = state_view(m, &s->x, f32, nb, hp->n_embd, err)) ||
-      (st = state_view(m, &s->xb, f32, nb, hp->n_embd, err)) ||
-      (st = state_view(m, &s->xb2, f32, nb, hp->n_embd, err)) ||
-      (st = state_view(m, &s->q, f32, nb, qd, err)) ||
-      (st = state_view(m, &s->k, f32, nb, kd, err)) ||
-      (st = state_view(m, &s->v, f32, nb, kd, err)) ||
-      (st = state_view(m, &s->att, f32, nb, qd, err)) ||
-      (st = state_view(m, &s->hb, f32, nb, hp->n_ff, err)) ||
-      (st = state_view(m, &s->hb2, f32, nb, hp->n_ff, err)) ||
-      (st = state_view(m, &s->logits, f32, 1, hp->n_vocab, err)))
+  m->mem.host = (size_t)nb * sizeof *s->pos + (size_t)hp->n_vocab * sizeof *s->logits_host;
+  if ((st = state_view(m, &s->x, f32, nb, hp->n_embd, &m->mem.compute, err)) ||
+      (st = state_view(m, &s->xb, f32, nb, hp->n_embd, &m->mem.compute, err)) ||
+      (st = state_view(m, &s->xb2, f32, nb, hp->n_embd, &m->mem.compute, err)) ||
+      (st = state_view(m, &s->q, f32, nb, qd, &m->mem.compute, err)) ||
+      (st = state_view(m, &s->k, f32, nb, kd, &m->mem.compute, err)) ||
+      (st = state_view(m, &s->v, f32, nb, kd, &m->mem.compute, err)) ||
+      (st = state_view(m, &s->att, f32, nb, qd, &m->mem.compute, err)) ||
+      (st = state_view(m, &s->hb, f32, nb, hp->n_ff, &m->mem.compute, err)) ||
+      (st = state_view(m, &s->hb2, f32, nb, hp->n_ff, &m->mem.compute, err)) ||
+      (st = state_view(m, &s->logits, f32, 1, hp->n_vocab, &m->mem.compute, err)))
     return st;
   for (int l = 0; l < hp->n_layer; l++)
-    if ((st = state_view(m, &s->kc[l], m->kv_type, m->n_ctx, kd, err)) ||
-        (st = state_view(m, &s->vc[l], m->kv_type, m->n_ctx, kd, err)))
+    if ((st = state_view(m, &s->kc[l], m->kv_type, m->n_ctx, kd, &m->mem.kv, err)) ||
+        (st = state_view(m, &s->vc[l], m->kv_type, m->n_ctx, kd, &m->mem.kv, err)))
       return st;
   return TY_OK;
 }
@@ -358,6 +361,12 @@ int ty_model_n_ctx(const ty_model *m) { return m->n_ctx; }
 int ty_model_n_threads(const ty_model *m) { return ty_backend_cpu_threads(m->be); }
 int ty_model_pos(const ty_model *m) { return m->s.n_past; }
 void ty_model_reset(ty_model *m) { m->s.n_past = 0; }
+const struct ty_model_mem *ty_model_mem(const ty_model *m) { return &m->mem; }
+
+
+void ty_model_rewind(ty_model *m, int n) {
+  if (n >= 0 && n < m->s.n_past) m->s.n_past = n;
+}
 const float *ty_model_logits(const ty_model *m) { return m->s.logits_host; }
 
 

@@ -51,6 +51,13 @@ struct ty_model_params {
 
 typedef struct ty_model ty_model;
 
+/* Bytes a loaded model holds, by category. Weights are the tensors the
+   forward pass reads (mapped from the file on the CPU); compute is the
+   activation scratch at num_batch; host is the small host-side buffers. */
+struct ty_model_mem {
+  size_t weights, kv, compute, host;
+};
+
 /* Fills params with the defaults. */
 void ty_model_params_default(struct ty_model_params *p);
 
@@ -68,6 +75,11 @@ int ty_model_n_ctx(const ty_model *m);
 int ty_model_n_threads(const ty_model *m);
 int ty_model_pos(const ty_model *m);       /* tokens in the KV cache */
 void ty_model_reset(ty_model *m);          /* forget the context */
+/* Keeps the first n tokens of the context and forgets the rest, so a
+   conversation that shares a prefix with the cache evaluates only what is
+   new. n outside 0..pos changes nothing. */
+void ty_model_rewind(ty_model *m, int n);
+const struct ty_model_mem *ty_model_mem(const ty_model *m);
 
 /* Runs tokens through the model at the current position and appends them to
    the KV cache. Afterwards ty_model_logits holds the logits of the last

@@ -59,6 +59,7 @@ struct ty_model {
   void *cancel_ud;
   void **allocs;          /* device allocations to free at close */
   int n_allocs;
+  struct ty_model_mem mem;  /* bytes by category, counted as they are bound or allocated */
 };
 
 ty_status ty_forward(ty_model *m, const int32_t *tokens, int n, ty_err *err);
