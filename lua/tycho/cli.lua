@@ -219,7 +219,7 @@ local function respond(m, input, opts, load_s, name)
     if tostring(r):find("interrupted", 1, true) then
       r, msg = { done_reason = "cancelled" }, nil
     else
-      error(r, 0)
+      r, msg = nil, tostring(r)         -- a bad setting: one line, no traceback
     end
   end
   if not json and not wrote_nl then io.write("\n") end

@@ -313,6 +313,11 @@ ty_status ty_model_open(const char *path, const struct ty_model_params *p, ty_mo
     goto fail;
   }
   if ((st = ty_gguf_open(path, &m->gguf, err)) != TY_OK) goto fail;
+  if (ty_gguf_n_tensors(m->gguf) == 0) {
+    st = ty_err_set(err, TY_ERR_FORMAT, "%s: no tensors: a vocabulary-only file has no model to "
+                    "run (tycho tokenize reads it)", path);
+    goto fail;
+  }
   if ((st = read_hparams(m->gguf, &m->hp, err)) != TY_OK) goto fail;
   m->n_ctx = p->num_ctx > 0 ? p->num_ctx : 2048;
   m->n_batch = p->num_batch > 0 ? p->num_batch : 512;

@@ -10,6 +10,7 @@
 
 #include "text/pretok.h"
 #include "text/unicode.h"
+#include "testutil.h"
 
 static int failures;
 
@@ -47,22 +48,6 @@ static void buf_add(struct buf *b, const void *p, size_t n) {
 }
 
 
-/* Reads a whole file; NULL when it cannot. */
-static char *read_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  struct buf b = { 0 };
-  char tmp[65536];
-  size_t n;
-  if (f == NULL)
-    return NULL;
-  buf_add(&b, "", 0);
-  while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-    buf_add(&b, tmp, n);
-  fclose(f);
-  return b.p;
-}
-
-
 /* Decodes hex (or "-" for empty) from s up to a space or line end into out;
    returns the position after it. */
 static const char *unhex(const char *s, struct buf *out) {
@@ -90,7 +75,7 @@ static int ncases;
 
 
 static void load_corpus(void) {
-  char *t = read_file(TYCHO_SOURCE_DIR "/tests/fixtures/pretok/corpus.txt"), *line;
+  char *t = test_read_file(TYCHO_SOURCE_DIR "/tests/fixtures/pretok/corpus.txt", NULL), *line;
   if (t == NULL) {
     fprintf(stderr, "corpus.txt missing\n");
     exit(1);
@@ -165,7 +150,7 @@ static void normalise(const char *s, size_t len, struct buf *out) {
 /* Checks every name in names.txt: its regex list equals the list file's, and
    its splits of the corpus equal the reference. Returns names checked. */
 static int test_fixtures(void) {
-  char *names = read_file(TYCHO_SOURCE_DIR "/tests/fixtures/pretok/names.txt"), *save = NULL, *line;
+  char *names = test_read_file(TYCHO_SOURCE_DIR "/tests/fixtures/pretok/names.txt", NULL), *save = NULL, *line;
   int checked = 0;
   if (names == NULL) {
     fprintf(stderr, "names.txt missing\n");
@@ -180,7 +165,7 @@ static int test_fixtures(void) {
     if (line[0] == '#' || sscanf(line, "%127s %127s", name, key) != 2)
       continue;
     snprintf(path, sizeof path, "%s/tests/fixtures/pretok/%s.txt", TYCHO_SOURCE_DIR, key);
-    list = read_file(path);
+    list = test_read_file(path, NULL);
     CHECK(list != NULL, "%s: missing", path);
     if (list == NULL)
       continue;

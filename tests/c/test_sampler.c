@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "text/sampler.h"
+#include "testutil.h"
 
 #ifndef TYCHO_SOURCE_DIR
 #define TYCHO_SOURCE_DIR "."
@@ -31,26 +32,6 @@ static int failures;
 
 
 /* {===== fixture reading ===== */
-
-static char *read_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  char *buf;
-  long n;
-  if (f == NULL) return NULL;
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  buf = malloc((size_t)n + 1);
-  if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-    fclose(f);
-    free(buf);
-    return NULL;
-  }
-  buf[n] = '\0';
-  fclose(f);
-  return buf;
-}
-
 
 /* Next line of *p (NUL-terminated in place), or NULL at the end. */
 static char *next_line(char **p) {
@@ -219,7 +200,7 @@ static void test_fixtures(void) {
   ty_err err;
   int n_cases = 0, n_stages = 0, n_ties = 0;
   snprintf(path, sizeof path, "%s/tests/fixtures/sampler/chain.txt", TYCHO_SOURCE_DIR);
-  text = read_file(path);
+  text = test_read_file(path, NULL);
   if (text == NULL) {
     CHECK(0, "cannot read %s (run scripts/gen_sampler_fixtures.py)", path);
     return;
@@ -356,7 +337,7 @@ static void test_draws_fixture(void) {
   char path[1024], *text, *p, *line;
   int n_seq = 0;
   snprintf(path, sizeof path, "%s/tests/fixtures/sampler/draws.txt", TYCHO_SOURCE_DIR);
-  text = read_file(path);
+  text = test_read_file(path, NULL);
   if (text == NULL) {
     CHECK(0, "cannot read %s", path);
     return;

@@ -56,30 +56,6 @@ static const struct {
 };
 
 
-/* Reads a whole file; NULL when absent. Caller frees. */
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  char *buf;
-  long n;
-  if (f == NULL)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  buf = malloc((size_t)n + 1);
-  if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-    fclose(f);
-    free(buf);
-    return NULL;
-  }
-  buf[n] = '\0';
-  fclose(f);
-  if (len)
-    *len = (size_t)n;
-  return buf;
-}
-
-
 /* Renders src with a conversation; returns the malloc'd output or NULL (and
    err filled) on failure. */
 static char *render(const char *src, size_t len, const struct ty_chat_msg *m, size_t n,
@@ -121,12 +97,12 @@ static int run_fixture_dir(const char *dir) {
   while ((e = readdir(d)) != NULL) {
     char path[1024];
     char *src;
-    size_t len, c;
+    size_t len = 0, c;
     int trim = 0, k;
     if (strstr(e->d_name, ".gotmpl") == NULL)
       continue;
     snprintf(path, sizeof path, "%s/%s/template", dir, e->d_name);
-    src = read_file(path, &len);
+    src = test_read_file(path, &len);
     CHECK(src != NULL, "missing %s", path);
     if (src == NULL)
       continue;
@@ -138,7 +114,7 @@ static int run_fixture_dir(const char *dir) {
       size_t wn, gn;
       ty_err err;
       snprintf(path, sizeof path, "%s/%s/%s", dir, e->d_name, convs[c].name);
-      want = read_file(path, &wn);
+      want = test_read_file(path, &wn);
       if (want == NULL)
         continue;
       got = render(src, len, convs[c].msgs, convs[c].n, &gn, &err);
@@ -219,8 +195,8 @@ static int run_lang_cases(void) {
   static char *ch[MAXC], *cb[MAXC], *eh[MAXC], *eb[MAXC];
   static size_t cl[MAXC], el[MAXC];
   size_t cn, en, i, j, clen, elen;
-  char *cases = read_file(TYCHO_SOURCE_DIR "/tests/fixtures/templates-ollama/lang/cases.txt", &clen);
-  char *exp = read_file(TYCHO_SOURCE_DIR "/tests/fixtures/templates-ollama/lang/expected.txt", &elen);
+  char *cases = test_read_file(TYCHO_SOURCE_DIR "/tests/fixtures/templates-ollama/lang/cases.txt", &clen);
+  char *exp = test_read_file(TYCHO_SOURCE_DIR "/tests/fixtures/templates-ollama/lang/expected.txt", &elen);
   int checked = 0;
   CHECK(cases && exp, "missing lang/cases.txt or expected.txt");
   if (!cases || !exp) {
@@ -385,7 +361,7 @@ static int run_jinja_dir(void) {
   while ((e = readdir(d)) != NULL) {
     char path[1024], base[256], want_family[64] = "", differs[64] = "";
     char *src, *fam;
-    size_t len, c, bl;
+    size_t len = 0, c, bl;
     struct ty_chat_format f;
     ty_err err;
     bl = strlen(e->d_name);
@@ -394,9 +370,9 @@ static int run_jinja_dir(void) {
     memcpy(base, e->d_name, bl - 6);
     base[bl - 6] = '\0';
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    src = read_file(path, &len);
+    src = test_read_file(path, &len);
     snprintf(path, sizeof path, "%s/%s.family", dir, base);
-    fam = read_file(path, NULL);
+    fam = test_read_file(path, NULL);
     if (fam) {
       sscanf(fam, "%63s %63s", want_family, differs);
       free(fam);
@@ -412,7 +388,7 @@ static int run_jinja_dir(void) {
       char *want, *got = NULL;
       size_t wn, gn;
       snprintf(path, sizeof path, "%s/%s.%s", dir, base, convs[c].name);
-      want = read_file(path, &wn);
+      want = test_read_file(path, &wn);
       if (want == NULL)
         continue;    /* the Jinja template refuses this conversation */
       if (ty_chat_format_render(&f, convs[c].msgs, convs[c].n, &got, &gn, &err) != TY_OK)
@@ -530,7 +506,7 @@ static void test_real_models(void) {
       continue;
     }
     CHECK(strcmp(f.family, models[i].family) == 0, "%s: family %s", models[i].file, f.family);
-    want = read_file(models[i].want, &wn);
+    want = test_read_file(models[i].want, &wn);
     CHECK(want != NULL, "missing %s", models[i].want);
     if (want && ty_chat_format_render(&f, conv_user, 1, &got, &gn, &err) == TY_OK) {
       CHECK(gn == wn && memcmp(got, want, wn) == 0, "%s: rendering differs", models[i].file);

@@ -30,29 +30,6 @@ static int skipped_models;
   } while (0)
 
 
-/* Whole file, NUL-terminated, malloc'd; NULL when unreadable. */
-static char *read_all(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  char *buf;
-  long n;
-  if (f == NULL)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  buf = malloc((size_t)n + 1);
-  if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-    free(buf);
-    fclose(f);
-    return NULL;
-  }
-  buf[n] = '\0';
-  fclose(f);
-  *len = (size_t)n;
-  return buf;
-}
-
-
 /* Decodes hex (or "-" for empty) into a malloc'd buffer. */
 static char *unhex(const char *h, size_t *len) {
   size_t n = 0, i;
@@ -153,8 +130,8 @@ static void run_llama_vectors(const char *dir, const char *gguf_name) {
   snprintf(path, sizeof path, "%s/%s", dir, gguf_name);
   snprintf(inp_path, sizeof inp_path, "%s.inp", path);
   snprintf(out_path, sizeof out_path, "%s.out", path);
-  inp = read_all(inp_path, &inp_len);
-  outs = read_all(out_path, &out_len);
+  inp = test_read_file(inp_path, &inp_len);
+  outs = test_read_file(out_path, &out_len);
   CHECK(inp != NULL && outs != NULL, "%s: missing .inp or .out", path);
   if (ty_tok_open(path, &t, &err) != TY_OK) {
     CHECK(0, "%s: %s", gguf_name, err.msg);
@@ -257,7 +234,7 @@ static ty_status open_cut_variant(const char *model, const char *pre, uint64_t n
 
 static void run_fixture(const char *path, const char *fname) {
   size_t len, n_cases = 0, n_round = 0;
-  char *data = read_all(path, &len), *line, *next;
+  char *data = test_read_file(path, &len), *line, *next;
   char model[1024] = "", pre[64] = "";
   int have_pre = 0;
   long cut_merges = -1;
@@ -429,7 +406,7 @@ static void test_utf8_stream(void) {
   size_t len, w = 0, n_cases = 0;
   ty_detok d;
   snprintf(path, sizeof path, "%s/tests/fixtures/tok/utf8_stream.txt", TYCHO_SOURCE_DIR);
-  data = read_all(path, &len);
+  data = test_read_file(path, &len);
   CHECK(data != NULL, "cannot read %s", path);
   if (data == NULL)
     return;
@@ -614,7 +591,7 @@ static void bench(const char *file, const char *text_path) {
   double s;
   if (test_model_path(file, path, sizeof path) == NULL || ty_tok_open(path, &t, &err) != TY_OK)
     return;
-  text = read_all(text_path, &len);
+  text = test_read_file(text_path, &len);
   if (text == NULL) {
     ty_tok_free(t);
     return;
