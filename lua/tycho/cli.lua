@@ -13,6 +13,7 @@ commands:
   run MODEL [PROMPT] [options]      answer PROMPT, or chat when there is none
   tokenize MODEL TEXT [--pieces]    print the token ids of TEXT
   template render FILE              render a chat template for messages (JSON) on stdin
+  shell                             interactive Lua with tycho loaded
   version                           print the version
   SCRIPT.lua [args]                 run a Lua script with tycho loaded
 
@@ -367,6 +368,13 @@ function cli.template(args)
 end
 
 
+-- ---------------------------------------------------------------- shell
+
+function cli.shell(args)
+  return require("tycho.shell").run(args)
+end
+
+
 -- ---------------------------------------------------------------- the rest
 
 function cli.version()
@@ -381,7 +389,8 @@ function cli.help()
 end
 
 
-local commands = { run = true, tokenize = true, template = true, version = true, help = true }
+local commands = { run = true, tokenize = true, template = true, shell = true, version = true,
+  help = true }
 
 function cli.main(args)
   local cmd = args[1]

@@ -31,8 +31,10 @@ void ty_lua_sampler_open(lua_State *L);
 void ty_lua_template_open(lua_State *L);
 /* tycho.json (encode, decode) */
 void ty_lua_json_open(lua_State *L);
-/* tycho.readline, tycho.add_history, tycho.isatty */
+/* tycho.readline, tycho.add_history, tycho.isatty (lreadline.c) */
 void ty_lua_readline_open(lua_State *L);
+/* tycho.info and tycho.devices (linfo.c) */
+void ty_lua_info_open(lua_State *L);
 
 /* The interrupt flag the tycho program's SIGINT handler sets and long C
    loops poll (as a ty_cancel_fn). */
