@@ -50,40 +50,9 @@ local function die(fmt, ...)
 end
 
 
-local function home()
-  local h = os.getenv("TYCHO_HOME")
-  if not h or h == "" then h = (os.getenv("HOME") or ".") .. "/.cache/tycho" end
-  return h
-end
-
-
--- Names of the models in the cache, without .gguf.
-function cli.models()
-  local names, seen = {}, {}
-  for _, f in ipairs(tycho.dir(home() .. "/models") or {}) do
-    local n = f:match("^(.-)%.gguf$")
-    if n and not seen[n] then
-      seen[n] = true
-      names[#names + 1] = n
-    end
-  end
-  return names
-end
-
-
--- Finds a model: an existing file, or NAME[.gguf] in the model cache.
+-- Finds a model: a path, or a name in the cache ($TYCHO_HOME/models).
 function cli.resolve(name)
-  local f = io.open(name, "rb")
-  if f then f:close(); return name end
-  local dir = home() .. "/models"
-  for _, p in ipairs { dir .. "/" .. name .. ".gguf", dir .. "/" .. name } do
-    f = io.open(p, "rb")
-    if f then f:close(); return p end
-  end
-  local have = cli.models()
-  return nil, string.format("'%s' is not a file, nor a model in %s (%s)", name, dir,
-    #have > 0 and "available: " .. table.concat(have, ", ")
-      or "it is empty; scripts/setup.sh fetches smollm2 and gemma3")
+  return tycho.find(name)
 end
 
 

@@ -11,6 +11,31 @@
 #include <string.h>
 #include <time.h>
 
+/* The text stream of a run: whole characters from the decoder, held back
+   while they may begin a stop string. */
+struct stream {
+  const char *const *stop;
+  size_t n_stop;
+  ty_detok detok;
+  char *pend;                      /* decoded text not yet final */
+  size_t n_pend, cap_pend;
+  char *step;                      /* text made final by the last step */
+  size_t n_step, cap_step;
+  struct ty_gen_result *r;         /* receives all final text too */
+  bool stopped;
+};
+
+/* One generation in progress: between ty_gen_start and ty_gen_end. */
+struct run {
+  bool active, finished;
+  struct ty_gen_opts o;
+  char **stops;                    /* copies of the stop strings */
+  ty_sampler *smp;
+  struct stream s;
+  struct ty_gen_result r;
+  double t0;                       /* when generation (after the prompt) began */
+};
+
 struct ty_gen {
   ty_model *m;                     /* borrowed */
   ty_tok *tok;
@@ -19,6 +44,8 @@ struct ty_gen {
   char warning[256];
   int32_t *hist;                   /* the tokens in the model's context, in order */
   int n_hist, cap_hist;
+  struct run run;
+  unsigned serial;                 /* counts runs, so a stale handle can tell */
 };
 
 
@@ -88,6 +115,7 @@ fail:
 
 void ty_gen_free(ty_gen *g) {
   if (g == NULL) return;
+  ty_gen_end(g);
   ty_tok_free(g->tok);
   if (g->has_fmt) ty_chat_format_clear(&g->fmt);
   free(g->hist);
@@ -120,18 +148,6 @@ ty_status ty_gen_render(const ty_gen *g, const struct ty_chat_msg *msgs, size_t 
    streaming text: whole characters, stop strings held back
    ================================================================ */
 
-struct stream {
-  const struct ty_gen_opts *o;
-  const char *const *stop;
-  size_t n_stop;
-  ty_detok detok;
-  char *pend;                      /* decoded text not yet passed on */
-  size_t n_pend, cap_pend;
-  struct ty_gen_result *r;
-  bool stopped, cancelled;
-};
-
-
 static bool grow(char **buf, size_t *cap, size_t need) {
   size_t c = *cap ? *cap : 256;
   char *p;
@@ -145,20 +161,22 @@ static bool grow(char **buf, size_t *cap, size_t need) {
 }
 
 
-/* Passes n bytes of final text to the caller and the result. */
+/* Adds n bytes of final text to this step's text and to the result. */
 static ty_status emit(struct stream *s, const char *text, size_t n, ty_err *err) {
   struct ty_gen_result *r = s->r;
-  size_t cap = r->text_len + 1;    /* r->text's size is not kept: grow from the length */
+  char *p;
   if (n == 0) return TY_OK;
-  {
-    char *p = realloc(r->text, cap + n);
-    if (p == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
-    r->text = p;
-  }
+  if (!grow(&s->step, &s->cap_step, s->n_step + n + 1))
+    return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
+  memcpy(s->step + s->n_step, text, n);
+  s->n_step += n;
+  s->step[s->n_step] = '\0';
+  p = realloc(r->text, r->text_len + n + 1);       /* grows with the length: few, small steps */
+  if (p == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
+  r->text = p;
   memcpy(r->text + r->text_len, text, n);
   r->text_len += n;
   r->text[r->text_len] = '\0';
-  if (s->o->on_text != NULL && s->o->on_text(s->o->ud, text, n) != 0) s->cancelled = true;
   return TY_OK;
 }
 
@@ -256,43 +274,70 @@ static ty_status hist_set(ty_gen *g, int at, const int32_t *ids, int n, ty_err *
 }
 
 
-ty_status ty_gen_run(ty_gen *g, const char *prompt, size_t len, const struct ty_gen_opts *o,
-                     struct ty_gen_result *r, ty_err *err) {
-  ty_model *m = g->m;
-  int n_ctx = ty_model_n_ctx(m), common = 0, n;
-  int32_t *ids = NULL;
-  size_t n_ids = 0;
-  ty_sampler *smp = NULL;
-  struct stream s;
-  double t0;
-  ty_status st;
+void ty_gen_end(ty_gen *g) {
+  struct run *u = &g->run;
+  if (!u->active) return;
+  ty_sampler_free(u->smp);
+  if (u->stops != NULL)
+    for (size_t k = 0; k < u->s.n_stop; k++) free(u->stops[k]);
+  free(u->stops);
+  free(u->s.pend);
+  free(u->s.step);
+  ty_gen_result_clear(&u->r);
+  memset(u, 0, sizeof *u);
+}
 
-  memset(r, 0, sizeof *r);
-  memset(&s, 0, sizeof s);
-  s.o = o;
-  s.r = r;
-  s.stop = o->stop;
-  s.n_stop = o->n_stop;
-  if (s.stop == NULL && g->has_fmt && g->fmt.stops != NULL) {
-    s.stop = g->fmt.stops;
-    while (s.stop[s.n_stop] != NULL) s.n_stop++;
+
+/* Copies the stop strings, so a run does not depend on the caller's. */
+static ty_status copy_stops(struct run *u, const char *const *stop, size_t n, ty_err *err) {
+  u->stops = calloc(n + 1, sizeof *u->stops);
+  if (u->stops == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
+  for (size_t k = 0; k < n; k++) {
+    size_t len = strlen(stop[k]);
+    if ((u->stops[k] = malloc(len + 1)) == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
+    memcpy(u->stops[k], stop[k], len + 1);
+    u->s.n_stop = k + 1;
   }
+  u->s.stop = (const char *const *)u->stops;
+  return TY_OK;
+}
+
+
+ty_status ty_gen_start(ty_gen *g, const char *prompt, size_t len, const struct ty_gen_opts *o,
+                       ty_err *err) {
+  ty_model *m = g->m;
+  struct run *u = &g->run;
+  int n_ctx = ty_model_n_ctx(m), common = 0, n, in;
+  int32_t *ids = NULL;
+  size_t n_ids = 0, n_stop = o->n_stop;
+  const char *const *stop = o->stop;
+  double t0;
+  ty_status st, hs;
+
+  ty_gen_end(g);
+  u->active = true;
+  u->o = *o;
+  u->s.r = &u->r;
+  g->serial++;
+  if (stop == NULL && g->has_fmt && g->fmt.stops != NULL)
+    for (stop = g->fmt.stops, n_stop = 0; stop[n_stop] != NULL; n_stop++) {}
+  if ((st = copy_stops(u, stop, stop != NULL ? n_stop : 0, err)) != TY_OK) goto fail;
 
   if ((st = ty_tok_encode(g->tok, prompt, len, TY_TOK_ADD_SPECIAL | TY_TOK_PARSE_SPECIAL, &ids,
                           &n_ids, err)) != TY_OK)
-    goto done;
-  r->prompt_tokens = (int)n_ids;
+    goto fail;
+  u->r.prompt_tokens = (int)n_ids;
   if (n_ids == 0) {
     st = ty_err_set(err, TY_ERR_ARG, "the prompt is empty; give some text");
-    goto done;
+    goto fail;
   }
   if (n_ids >= (size_t)n_ctx) {
     st = ty_err_set(err, TY_ERR_ARG, "the prompt is %zu tokens, which leaves no room in num_ctx %d; "
                     "shorten the prompt or raise num_ctx", n_ids, n_ctx);
-    goto done;
+    goto fail;
   }
-  if ((st = ty_sampler_new(&o->sampling, ty_tok_n_vocab(g->tok), n_ctx, &smp, err)) != TY_OK)
-    goto done;
+  if ((st = ty_sampler_new(&o->sampling, ty_tok_n_vocab(g->tok), n_ctx, &u->smp, err)) != TY_OK)
+    goto fail;
 
   /* reuse the cached context up to the first difference, but evaluate at
      least the last prompt token: its logits start the answer */
@@ -302,76 +347,125 @@ ty_status ty_gen_run(ty_gen *g, const char *prompt, size_t len, const struct ty_
   else ty_model_rewind(m, common);
   g->n_hist = common;
   n = (int)n_ids - common;
-  r->prompt_eval_count = n;
-  for (size_t i = 0; i < n_ids; i++) ty_sampler_accept(smp, ids[i]);
+  u->r.prompt_eval_count = n;
+  for (size_t i = 0; i < n_ids; i++) ty_sampler_accept(u->smp, ids[i]);
 
   t0 = now_s();
   st = ty_model_eval(m, ids + common, n, err);
-  r->prompt_eval_s = now_s() - t0;
-  {
-    /* on failure part of the prompt may be in the cache */
-    int in = ty_model_pos(m) - common;
-    ty_status hs = hist_set(g, common, ids + common, in > 0 ? in : 0, err);
-    if (st == TY_OK) st = hs;
+  u->r.prompt_eval_s = now_s() - t0;
+  in = ty_model_pos(m) - common;                  /* on failure part of it may be in */
+  hs = hist_set(g, common, ids + common, in > 0 ? in : 0, err);
+  if (st == TY_OK) st = hs;
+  free(ids);
+  ids = NULL;
+  if (st == TY_ERR_CANCELLED) {
+    u->r.done = TY_GEN_DONE_CANCELLED;
+    u->finished = true;
+    return TY_OK;
+  }
+  if (st != TY_OK) goto fail;
+  u->t0 = now_s();
+  return TY_OK;
+fail:
+  free(ids);
+  ty_gen_end(g);
+  return st;
+}
+
+
+/* Ends the run with reason d; unless a stop string ended it, what the
+   stream still holds is final now (the decoder's tail, text held back). */
+static ty_status finish(struct run *u, enum ty_gen_done d, ty_err *err) {
+  ty_status st = TY_OK;
+  u->r.done = d;
+  u->r.eval_s = now_s() - u->t0;
+  u->finished = true;
+  if (!u->s.stopped && d != TY_GEN_DONE_CANCELLED) {
+    char tail[32];
+    size_t k = ty_detok_flush(&u->s.detok, tail);
+    st = stream_push(&u->s, tail, k, true, err);
+  }
+  return st;
+}
+
+
+ty_status ty_gen_step(ty_gen *g, const char **text, size_t *len, bool *done, ty_err *err) {
+  struct run *u = &g->run;
+  ty_model *m = g->m;
+  int32_t next;
+  ty_status st;
+
+  *text = "";
+  *len = 0;
+  *done = true;
+  if (!u->active)
+    return ty_err_set(err, TY_ERR_ARG, "no generation in progress (start one first)");
+  if (u->finished) return TY_OK;
+  u->s.n_step = 0;
+  if (u->o.num_predict >= 0 && u->r.eval_count >= u->o.num_predict) {
+    st = finish(u, TY_GEN_DONE_LENGTH, err);
+  } else if (u->o.cancel != NULL && u->o.cancel(u->o.cancel_ud)) {
+    st = finish(u, TY_GEN_DONE_CANCELLED, err);
+  } else if (ty_tok_is_eog(g->tok, next = ty_sampler_sample(u->smp, ty_model_logits(m)))) {
+    st = finish(u, TY_GEN_DONE_STOP, err);
+  } else {
+    u->r.eval_count++;
+    ty_sampler_accept(u->smp, next);
+    st = stream_token(&u->s, g->tok, next, err);
+    if (st == TY_OK && u->s.stopped) {
+      st = finish(u, TY_GEN_DONE_STOP, err);
+    } else if (st == TY_OK && ty_model_pos(m) >= ty_model_n_ctx(m)) {
+      st = finish(u, TY_GEN_DONE_CONTEXT, err);
+    } else if (st == TY_OK) {
+      st = ty_model_eval(m, &next, 1, err);
+      if (st == TY_OK) st = hist_set(g, g->n_hist, &next, 1, err);
+      if (st == TY_ERR_CANCELLED) st = finish(u, TY_GEN_DONE_CANCELLED, err);
+    }
   }
   if (st != TY_OK) {
-    if (st == TY_ERR_CANCELLED) {
-      r->done = TY_GEN_DONE_CANCELLED;
-      st = TY_OK;
-    }
-    goto done;
+    u->finished = true;
+    return st;
   }
+  *text = u->s.step != NULL ? u->s.step : "";
+  *len = u->s.n_step;
+  *done = u->finished;
+  return TY_OK;
+}
 
-  t0 = now_s();
-  for (;;) {
-    int32_t next;
-    if (o->num_predict >= 0 && r->eval_count >= o->num_predict) {
-      r->done = TY_GEN_DONE_LENGTH;
-      break;
-    }
-    if (o->cancel != NULL && o->cancel(o->cancel_ud)) {
-      r->done = TY_GEN_DONE_CANCELLED;
-      break;
-    }
-    next = ty_sampler_sample(smp, ty_model_logits(m));
-    if (ty_tok_is_eog(g->tok, next)) {
-      r->done = TY_GEN_DONE_STOP;
-      break;
-    }
-    r->eval_count++;
-    ty_sampler_accept(smp, next);
-    if ((st = stream_token(&s, g->tok, next, err)) != TY_OK) break;
-    if (s.stopped || s.cancelled) {
-      r->done = s.stopped ? TY_GEN_DONE_STOP : TY_GEN_DONE_CANCELLED;
-      break;
-    }
-    if (ty_model_pos(m) >= n_ctx) {
-      r->done = TY_GEN_DONE_CONTEXT;
-      break;
-    }
-    st = ty_model_eval(m, &next, 1, err);
-    if (st == TY_OK) st = hist_set(g, g->n_hist, &next, 1, err);
-    if (st == TY_ERR_CANCELLED) {
-      r->done = TY_GEN_DONE_CANCELLED;
-      st = TY_OK;
-      break;
-    }
+
+ty_status ty_gen_cancel(ty_gen *g, ty_err *err) {
+  struct run *u = &g->run;
+  if (!u->active || u->finished) return TY_OK;
+  return finish(u, TY_GEN_DONE_CANCELLED, err);
+}
+
+
+const struct ty_gen_result *ty_gen_result(const ty_gen *g) {
+  return g->run.active ? &g->run.r : NULL;
+}
+
+
+unsigned ty_gen_serial(const ty_gen *g) { return g->serial; }
+
+
+ty_status ty_gen_run(ty_gen *g, const char *prompt, size_t len, const struct ty_gen_opts *o,
+                     struct ty_gen_result *r, ty_err *err) {
+  ty_status st;
+  bool done = false;
+  memset(r, 0, sizeof *r);
+  if ((st = ty_gen_start(g, prompt, len, o, err)) != TY_OK) return st;
+  while (!done) {
+    const char *text;
+    size_t n;
+    if ((st = ty_gen_step(g, &text, &n, &done, err)) != TY_OK) break;
+    if (n > 0 && o->on_text != NULL && o->on_text(o->ud, text, n) != 0 && !done)
+      st = ty_gen_cancel(g, err);
     if (st != TY_OK) break;
   }
-  r->eval_s = now_s() - t0;
-  if (st == TY_OK && !s.stopped) {
-    /* what the stream still holds is final now: flush the decoder and the
-       text kept back for stop strings */
-    char tail[32];
-    size_t k = ty_detok_flush(&s.detok, tail);
-    bool was_cancelled = s.cancelled;
-    st = stream_push(&s, tail, k, true, err);
-    s.cancelled = was_cancelled;
-  }
-done:
-  free(s.pend);
-  ty_sampler_free(smp);
-  free(ids);
+  *r = g->run.r;                                  /* the text moves to the caller */
+  g->run.r.text = NULL;
+  g->run.r.text_len = 0;
+  ty_gen_end(g);
   return st;
 }
 

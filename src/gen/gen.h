@@ -6,6 +6,7 @@
 #ifndef TY_GEN_H
 #define TY_GEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,6 +70,22 @@ const char *ty_gen_warning(const ty_gen *g);
    content. *out is malloc'd and NUL-terminated; the caller frees it. */
 ty_status ty_gen_render(const ty_gen *g, const struct ty_chat_msg *msgs, size_t n, char **out,
                         size_t *len, ty_err *err);
+
+/* Step by step: ty_gen_start evaluates the prompt (as ty_gen_run does) and
+   keeps the run in g, ending any run before it; each ty_gen_step samples one
+   token and gives the text that became final with it (often a word, maybe
+   nothing while text is held back for stop strings; valid until the next
+   call), with *done set once the run has ended. ty_gen_result is the run so
+   far; ty_gen_cancel ends it now; ty_gen_end frees it (ty_gen_free does too).
+   The options' stop strings are copied; on_text is not used. */
+ty_status ty_gen_start(ty_gen *g, const char *prompt, size_t len, const struct ty_gen_opts *o,
+                       ty_err *err);
+ty_status ty_gen_step(ty_gen *g, const char **text, size_t *len, bool *done, ty_err *err);
+ty_status ty_gen_cancel(ty_gen *g, ty_err *err);
+const struct ty_gen_result *ty_gen_result(const ty_gen *g);   /* NULL when no run */
+void ty_gen_end(ty_gen *g);
+/* Counts the runs started, so a handle to one can tell it was replaced. */
+unsigned ty_gen_serial(const ty_gen *g);
 
 /* Generates from prompt text that is already in the model's chat format:
    tokenized with special tokens recognised and BOS added as the vocabulary

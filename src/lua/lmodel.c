@@ -15,6 +15,7 @@
 #include "model/model.h"
 #include "tensor/tensor.h"
 #include "ltycho.h"
+#include "store/store.h"
 
 typedef struct { ty_model *m; ty_gen *g; } lmodel;    /* both NULL once closed */
 
@@ -46,9 +47,17 @@ ty_model *ty_lua_model_check(lua_State *L, int i) {
 #define model_check ty_lua_model_check
 
 
-static ty_gen *gen_check(lua_State *L, int i) {
+ty_gen *ty_lua_gen_check(lua_State *L, int i) {
   model_check(L, i);
   return ((lmodel *)lua_touserdata(L, i))->g;
+}
+
+#define gen_check ty_lua_gen_check
+
+
+ty_gen *ty_lua_gen_test(lua_State *L, int i) {
+  lmodel *b = luaL_testudata(L, i, TY_LUA_MODEL);
+  return b != NULL ? b->g : NULL;
 }
 
 
@@ -255,7 +264,7 @@ static int model_tostring(lua_State *L) {
 
 
 /* ================================================================
-   text: tokenize, detokenize, render, generate
+   text: tokenize, detokenize (generation is in lgen.c)
    ================================================================ */
 
 /* m:tokenize(text, {add_special = true, parse_special = false}) -> ids */
@@ -270,246 +279,11 @@ static int model_detokenize(lua_State *L) {
 }
 
 
-struct ty_chat_msg *ty_lua_messages(lua_State *L, int i, const char *system, size_t *n) {
-  lua_Integer len = luaL_len(L, i);
-  size_t k = 0;
-  struct ty_chat_msg *msgs;
-  msgs = lua_newuserdatauv(L, ((size_t)len + 1) * sizeof *msgs, 0);    /* [.., msgs] */
-  if (system != NULL) {
-    msgs[k].role = "system";
-    msgs[k++].content = system;
-  }
-  for (lua_Integer j = 1; j <= len; j++) {
-    if (lua_geti(L, i, j) != LUA_TTABLE)                                  /* [.., msgs, msg] */
-      luaL_error(L, "bad argument #%d: message %d is not a table {role = ..., content = ...}",
-                 i, (int)j);
-    lua_getfield(L, -1, "role");                                          /* [.., msgs, msg, role] */
-    lua_getfield(L, -2, "content");                                       /* [.., msgs, msg, role, content] */
-    if (!lua_isstring(L, -2) || !lua_isstring(L, -1))
-      luaL_error(L, "bad argument #%d: message %d needs string fields role and content", i, (int)j);
-    msgs[k].role = lua_tostring(L, -2);
-    msgs[k++].content = lua_tostring(L, -1);
-    if (strcmp(msgs[k - 1].role, "system") != 0 && strcmp(msgs[k - 1].role, "user") != 0 &&
-        strcmp(msgs[k - 1].role, "assistant") != 0 && strcmp(msgs[k - 1].role, "tool") != 0)
-      luaL_error(L, "bad argument #%d: message %d has role '%s' (system, user, assistant or tool)",
-                 i, (int)j, msgs[k - 1].role);
-    lua_pop(L, 3);                                                        /* [.., msgs] */
-  }
-  *n = k;
-  return msgs;
-}
-
-
-/* Renders argument i (a prompt string or a list of messages) to the text
-   the model sees, pushed on the stack. raw sends a string as it is. */
-static void prompt_push(lua_State *L, ty_gen *g, int i, bool raw, const char *system) {
-  struct ty_chat_msg one[2], *msgs = one;
-  size_t n = 0, len;
-  char *text;
-  ty_err err;
-  if (lua_type(L, i) == LUA_TSTRING) {
-    if (raw) {
-      lua_pushvalue(L, i);
-      return;
-    }
-    if (system != NULL) {
-      one[n].role = "system";
-      one[n++].content = system;
-    }
-    one[n].role = "user";
-    one[n++].content = lua_tostring(L, i);
-    lua_pushnil(L);                               /* keeps the stack shape of the table case */
-  } else if (lua_type(L, i) == LUA_TTABLE) {
-    if (raw) luaL_argerror(L, i, "raw needs a prompt string, not messages");
-    msgs = ty_lua_messages(L, i, system, &n);      /* [.., msgs] */
-  } else {
-    luaL_typeerror(L, i, "string or list of messages");
-  }
-  if (ty_gen_render(g, msgs, n, &text, &len, &err) != TY_OK)
-    luaL_error(L, "%s", err.msg);
-  lua_pop(L, 1);
-  lua_pushlstring(L, text, len);                  /* [.., prompt] */
-  free(text);
-}
-
-
-/* m:render(prompt_or_messages, {system = ...}) -> the text the model would see */
-static int model_render(lua_State *L) {
-  static const char *const known[] = { "system", NULL };
-  ty_gen *g = gen_check(L, 1);
-  const char *system = NULL;
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    ty_lua_check_options(L, 3, known);
-    lua_getfield(L, 3, "system");
-    system = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
-  }
-  prompt_push(L, g, 2, false, system);
-  return 1;
-}
-
-
-struct gen_call {
-  lua_State *L;
-  int fn;              /* stack index of on_token, or 0 */
-  int err;             /* stack index of the slot that receives an error */
-  bool failed;
-};
-
-
-static int traceback(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) return 1;                      /* an error object stays as it is */
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
-
-
-/* ty_gen's on_text: calls on_token(text) under pcall; an error is kept and
-   stops the generation, false stops it quietly. */
-static int gen_on_text(void *ud, const char *text, size_t len) {
-  struct gen_call *c = ud;
-  lua_State *L = c->L;
-  int stop;
-  if (c->fn == 0) return 0;
-  lua_pushcfunction(L, traceback);                /* [.., h] */
-  lua_pushvalue(L, c->fn);
-  lua_pushlstring(L, text, len);                  /* [.., h, fn, text] */
-  if (lua_pcall(L, 1, 1, -3) != LUA_OK) {         /* [.., h, err] */
-    lua_replace(L, c->err);
-    lua_pop(L, 1);
-    c->failed = true;
-    return 1;
-  }
-  stop = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
-  lua_pop(L, 2);
-  return stop;
-}
-
-
-/* m:generate(prompt_or_messages, opts) -> result | fail, msg, code.
-   opts: the sampling PARAMETERs, num_predict, stop (a string or a list),
-   raw, system, on_token(text) (return false to stop). The result holds
-   text, done_reason and Ollama's counts and durations (in seconds). */
-static int model_generate(lua_State *L) {
-  static const char *const known[] = {
-    "temperature", "top_k", "top_p", "min_p", "typical_p", "repeat_penalty", "repeat_last_n",
-    "presence_penalty", "frequency_penalty", "seed", "num_predict", "stop", "raw", "system",
-    "on_token", NULL
-  };
-  ty_gen *g = gen_check(L, 1);
-  struct ty_gen_opts o;
-  struct ty_gen_result r;
-  struct gen_call c = { L, 0, 0, false };
-  const char *stops[64];
-  const char *system = NULL, *prompt;
-  size_t plen;
-  bool raw = false;
-  ty_status st;
-  ty_err err;
-  double t0 = 0;
-
-  ty_gen_opts_default(&o);
-  lua_settop(L, 3);
-  lua_pushnil(L);                                 /* [m, p, opts, errslot] */
-  c.err = 4;
-  if (!lua_isnil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    ty_lua_check_options(L, 3, known);
-    ty_lua_sampling_opts(L, 3, &o.sampling);
-    lua_getfield(L, 3, "num_predict");
-    if (!lua_isnil(L, -1)) {
-      if (!lua_isinteger(L, -1)) luaL_error(L, "bad option 'num_predict': expected an integer");
-      o.num_predict = (int)lua_tointeger(L, -1);
-    }
-    lua_getfield(L, 3, "raw");
-    raw = lua_toboolean(L, -1);
-    lua_getfield(L, 3, "system");
-    if (!lua_isnil(L, -1)) system = luaL_checkstring(L, -1);
-    lua_pop(L, 3);                                /* system stays reachable through opts */
-    if (lua_getfield(L, 3, "on_token") != LUA_TNIL) {
-      luaL_checktype(L, -1, LUA_TFUNCTION);
-      c.fn = lua_gettop(L);                       /* [m, p, opts, errslot, fn] */
-    } else {
-      lua_pop(L, 1);
-    }
-    if (lua_getfield(L, 3, "stop") != LUA_TNIL) {
-      o.stop = stops;
-      if (lua_type(L, -1) == LUA_TSTRING) {
-        stops[o.n_stop++] = lua_tostring(L, -1);
-      } else if (lua_type(L, -1) == LUA_TTABLE) {
-        lua_Integer n = luaL_len(L, -1);
-        if (n > (lua_Integer)(sizeof stops / sizeof stops[0]))
-          luaL_error(L, "bad option 'stop': at most %d stop strings", (int)(sizeof stops / sizeof stops[0]));
-        for (lua_Integer k = 1; k <= n; k++) {
-          if (lua_geti(L, -1, k) != LUA_TSTRING) luaL_error(L, "bad option 'stop': expected strings");
-          stops[o.n_stop++] = lua_tostring(L, -1);  /* the list, kept on the stack, owns it */
-          lua_pop(L, 1);
-        }
-      } else {
-        luaL_error(L, "bad option 'stop': expected a string or a list of strings");
-      }
-    }                                             /* [.., stop] stays: it owns the strings */
-  }
-  {
-    /* bad settings are misuse: raise now rather than fail later */
-    ty_sampler *probe;
-    if (ty_sampler_new(&o.sampling, 1, 0, &probe, &err) != TY_OK) return luaL_error(L, "%s", err.msg);
-    ty_sampler_free(probe);
-  }
-  prompt_push(L, g, 2, raw, system);              /* [.., prompt] */
-  prompt = lua_tolstring(L, -1, &plen);
-  o.on_text = gen_on_text;
-  o.ud = &c;
-  o.cancel = ty_lua_poll_interrupt;
-  ty_lua_clear_interrupt();
-  {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    t0 = (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-  }
-  st = ty_gen_run(g, prompt, plen, &o, &r, &err);
-  if (c.failed) {                                 /* on_token raised: propagate it */
-    ty_gen_result_clear(&r);
-    lua_pushvalue(L, c.err);
-    return lua_error(L);
-  }
-  if (st != TY_OK) {
-    ty_gen_result_clear(&r);
-    return ty_lua_fail(L, &err);
-  }
-  lua_createtable(L, 0, 12);                      /* [.., result] */
-  lua_pushlstring(L, r.text ? r.text : "", r.text_len);
-  ty_gen_result_clear(&r);
-  lua_setfield(L, -2, "text");
-  lua_pushstring(L, ty_gen_done_name(r.done));
-  lua_setfield(L, -2, "done_reason");
-#define SETI(name, v) (lua_pushinteger(L, (v)), lua_setfield(L, -2, name))
-#define SETN(name, v) (lua_pushnumber(L, (v)), lua_setfield(L, -2, name))
-  SETI("prompt_tokens", r.prompt_tokens);
-  SETI("prompt_eval_count", r.prompt_eval_count);
-  SETN("prompt_eval_duration", r.prompt_eval_s);
-  SETN("prompt_eval_rate", r.prompt_eval_s > 0 ? r.prompt_eval_count / r.prompt_eval_s : 0);
-  SETI("eval_count", r.eval_count);
-  SETN("eval_duration", r.eval_s);
-  SETN("eval_rate", r.eval_s > 0 ? r.eval_count / r.eval_s : 0);
-  {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    SETN("total_duration", (double)ts.tv_sec + ts.tv_nsec * 1e-9 - t0);
-  }
-#undef SETI
-#undef SETN
-  return 1;
-}
-
-
 static const luaL_Reg model_methods[] = {
   { "eval", model_eval }, { "argmax", model_argmax }, { "logits", model_logits },
   { "greedy", model_greedy }, { "piece", model_piece }, { "info", model_info },
   { "reset", model_reset }, { "close", model_close }, { "tokenize", model_tokenize },
-  { "detokenize", model_detokenize }, { "render", model_render }, { "generate", model_generate },
-  { "warning", model_warning },
+  { "detokenize", model_detokenize }, { "warning", model_warning },
   { NULL, NULL }
 };
 
@@ -531,10 +305,12 @@ static int opt_int(lua_State *L, int t, const char *name, int def) {
 }
 
 
-/* tycho.load(path, opts) -> model | fail, msg, code */
+/* tycho.load(model, opts) -> model | fail, msg, code; model is a path or
+   a name in the cache (tycho.find) */
 static int l_load(lua_State *L) {
   static const char *const known[] = { "num_ctx", "num_batch", "num_thread", "kv_type", NULL };
   const char *path = luaL_checkstring(L, 1);
+  char file[4096];
   struct ty_model_params p;
   lmodel *b;
   ty_err err;
@@ -559,7 +335,8 @@ static int l_load(lua_State *L) {
   b->m = NULL;
   b->g = NULL;
   luaL_setmetatable(L, TY_LUA_MODEL);               /* closed but consistent */
-  if (ty_model_open(path, &p, &b->m, &err) != TY_OK || ty_gen_new(b->m, &b->g, &err) != TY_OK) {
+  if (ty_store_resolve(path, file, sizeof file, &err) != TY_OK) return ty_lua_fail(L, &err);
+  if (ty_model_open(file, &p, &b->m, &err) != TY_OK || ty_gen_new(b->m, &b->g, &err) != TY_OK) {
     ty_model_close(b->m);
     b->m = NULL;
     return ty_lua_fail(L, &err);
@@ -569,7 +346,8 @@ static int l_load(lua_State *L) {
 
 
 void ty_lua_model_open(lua_State *L) {
-  ty_lua_class(L, TY_LUA_MODEL, model_meta, model_methods);            /* [tycho] */
+  ty_lua_class(L, TY_LUA_MODEL, model_meta, model_methods);
+  ty_lua_gen_methods(L);                            /* generate, stream, render; [tycho] */
   lua_pushcfunction(L, l_load);
   lua_setfield(L, -2, "load");
 }

@@ -12,6 +12,7 @@
 
 #include "text/tokenizer.h"
 #include "ltycho.h"
+#include "store/store.h"
 
 #define TY_LUA_TOKENIZER "tycho.Tokenizer"
 
@@ -173,16 +174,19 @@ static int tok_tostring(lua_State *L) {
 }
 
 
-/* tycho.tokenizer(path) -> tokenizer | fail, msg, code */
+/* tycho.tokenizer(model) -> tokenizer | fail, msg, code; a vocab-only GGUF
+   or a model, by path or cache name */
 static int l_tokenizer(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
+  char file[4096];
   ltok *b = lua_newuserdatauv(L, sizeof *b, 0);     /* [path, ud] */
   ty_err err;
   b->t = NULL;
   b->path = NULL;
   luaL_setmetatable(L, TY_LUA_TOKENIZER);           /* closed but consistent */
-  if (ty_tok_open(path, &b->t, &err) != TY_OK) return ty_lua_fail(L, &err);
-  b->path = strdup(path);
+  if (ty_store_resolve(path, file, sizeof file, &err) != TY_OK) return ty_lua_fail(L, &err);
+  if (ty_tok_open(file, &b->t, &err) != TY_OK) return ty_lua_fail(L, &err);
+  b->path = strdup(file);
   if (b->path == NULL) return luaL_error(L, "out of memory");
   return 1;
 }

@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 
 #include "ltycho.h"
+#include "store/store.h"
 #include "tensor/tensor.h"
 
 #define TYCHO_VERSION "0.1.0"
@@ -48,6 +49,18 @@ void ty_lua_class(lua_State *L, const char *name, const luaL_Reg *meta, const lu
   luaL_setfuncs(L, methods, 0);
   lua_setfield(L, -2, "__index");                   /* [.., mt] */
   lua_pop(L, 1);                                    /* [..] */
+}
+
+
+/* tycho.find(model) -> path | fail, msg, code: a path, or a name in the
+   model cache, as tycho.load resolves it */
+static int l_find(lua_State *L) {
+  char path[4096];
+  ty_err err;
+  if (ty_store_resolve(luaL_checkstring(L, 1), path, sizeof path, &err) != TY_OK)
+    return ty_lua_fail(L, &err);
+  lua_pushstring(L, path);
+  return 1;
 }
 
 
@@ -99,7 +112,8 @@ static int l_dir(lua_State *L) {
 
 
 static const luaL_Reg tycho_funcs[] = {
-  { "simd", l_simd }, { "now", l_now }, { "dir", l_dir }, { NULL, NULL }
+  { "simd", l_simd }, { "now", l_now }, { "dir", l_dir }, { "find", l_find },
+  { NULL, NULL }
 };
 
 

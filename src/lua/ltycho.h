@@ -49,8 +49,16 @@ struct ty_chat_msg;
    table); with system non-NULL a system message comes first. Sets *n. */
 struct ty_chat_msg *ty_lua_messages(lua_State *L, int i, const char *system, size_t *n);
 struct ty_model;
+struct ty_gen;
 /* The open model at index i; raises for anything else or a closed one. */
 struct ty_model *ty_lua_model_check(lua_State *L, int i);
+/* The generation state of the open model at index i; _test gives NULL
+   for a closed model or another value instead of raising. */
+struct ty_gen *ty_lua_gen_check(lua_State *L, int i);
+struct ty_gen *ty_lua_gen_test(lua_State *L, int i);
+/* Adds generate, stream and render to tycho.Model's methods, and makes
+   tycho.Stream (lgen.c). */
+void ty_lua_gen_methods(lua_State *L);
 struct ty_sampler_params;
 /* tok:tokenize(text, opts) and tok:detokenize(ids, opts), shared by
    tycho.Tokenizer and tycho.Model: text/ids at index i, options at o. */

@@ -16,13 +16,14 @@ static int failures = 0;
 struct sink { char buf[1024]; size_t n; int calls; };
 
 
-static int collect(void *ud, const char *text, size_t len) {
-  struct sink *k = ud;
-  memcpy(k->buf + k->n, text, len);
-  k->n += len;
+/* Takes what the last push made final, as ty_gen_step hands it on. */
+static void collect(struct sink *k, struct stream *s) {
+  if (s->n_step == 0) return;
+  memcpy(k->buf + k->n, s->step, s->n_step);
+  k->n += s->n_step;
   k->buf[k->n] = '\0';
   k->calls++;
-  return 0;
+  s->n_step = 0;
 }
 
 
@@ -30,31 +31,29 @@ static int collect(void *ud, const char *text, size_t len) {
    (in k) and whether a stop string ended it. */
 static bool feed(const char *const *pieces, const char *const *stops, struct sink *k,
                  size_t *out_after_each) {
-  struct ty_gen_opts o;
   struct ty_gen_result r;
   struct stream s;
   ty_err err;
   size_t n_stop = 0;
-  memset(&o, 0, sizeof o);
   memset(&r, 0, sizeof r);
   memset(&s, 0, sizeof s);
   memset(k, 0, sizeof *k);
   while (stops[n_stop] != NULL) n_stop++;
-  o.on_text = collect;
-  o.ud = k;
-  s.o = &o;
   s.r = &r;
   s.stop = stops;
   s.n_stop = n_stop;
   for (int i = 0; pieces[i] != NULL && !s.stopped; i++) {
     if (stream_push(&s, pieces[i], strlen(pieces[i]), false, &err) != TY_OK) return false;
+    collect(k, &s);
     if (out_after_each != NULL) out_after_each[i] = k->n;
   }
   if (!s.stopped) stream_push(&s, "", 0, true, &err);
+  collect(k, &s);
   CHECK(r.text_len == k->n && (k->n == 0 || memcmp(r.text, k->buf, k->n) == 0),
-        "the result holds what on_text saw");
+        "the result holds what the steps gave");
   free(r.text);
   free(s.pend);
+  free(s.step);
   return s.stopped;
 }
 
