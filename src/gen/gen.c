@@ -268,7 +268,7 @@ static ty_status hist_set(ty_gen *g, int at, const int32_t *ids, int n, ty_err *
     g->hist = p;
     g->cap_hist = cap;
   }
-  memcpy(g->hist + at, ids, (size_t)n * sizeof *ids);
+  if (n > 0) memcpy(g->hist + at, ids, (size_t)n * sizeof *ids);
   g->n_hist = at + n;
   return TY_OK;
 }
