@@ -13,6 +13,9 @@ commands:
   run MODEL [PROMPT] [options]      answer PROMPT, or chat when there is none
   tokenize MODEL TEXT [--pieces]    print the token ids of TEXT
   template render FILE              render a chat template for messages (JSON) on stdin
+  plan MODEL [options]              the memory plan per device, without loading weights
+                                    (tycho plan --help lists its options)
+  synth ARCH SIZE QUANT OUT.gguf    a GGUF with a real model's tensor table (--list)
   shell                             interactive Lua with tycho loaded
   version                           print the version
   SCRIPT.lua [args]                 run a Lua script with tycho loaded
@@ -337,7 +340,18 @@ function cli.template(args)
 end
 
 
--- ---------------------------------------------------------------- shell
+-- ---------------------------------------------------------------- plan, synth, shell
+
+function cli.plan(args)
+  return require("tycho.plan").main(args)
+end
+
+
+function cli.synth(args)
+  return require("tycho.synth").main(args)
+end
+
+
 
 function cli.shell(args)
   return require("tycho.shell").run(args)
@@ -358,8 +372,8 @@ function cli.help()
 end
 
 
-local commands = { run = true, tokenize = true, template = true, shell = true, version = true,
-  help = true }
+local commands = { run = true, tokenize = true, template = true, plan = true, synth = true,
+  shell = true, version = true, help = true }
 
 function cli.main(args)
   local cmd = args[1]

@@ -1,7 +1,8 @@
 /*
  * gguf.c: the GGUF v2/v3 reader. Maps the file (or takes a caller buffer),
  * validates every count, length, offset and dimension against the size
- * before use, and indexes keys and tensor names in hash tables.
+ * before use, and indexes keys and tensor names in hash tables. The
+ * header-only mode reads just the header bytes (metadata and tensor table).
  */
 #include "gguf.h"
 
@@ -37,6 +38,9 @@ struct ty_gguf {
   uint64_t kv_cap;                 /* power of two */
   uint64_t *t_index;
   uint64_t t_cap;
+  uint64_t file_size;              /* the whole file; > size for a header-only open */
+  int header_only;                 /* tensor data not checked against the file; data = NULL */
+  void *owned;                     /* header-only: the header bytes read (base) */
 };
 
 
@@ -49,6 +53,7 @@ struct rd {
   uint64_t size;
   uint64_t pos;
   const char *name;                /* file name for messages */
+  int starved;                     /* a check failed at the end of the buffer */
   ty_err *err;
   char ctx[128];                   /* "while reading ..." context */
 };
@@ -91,6 +96,7 @@ static uint64_t le(const uint8_t *p, int n) {
 static int need(struct rd *r, uint64_t n) {
   if (n <= r->size - r->pos)
     return 1;
+  r->starved = 1;
   ty_err_set(r->err, TY_ERR_FORMAT, "%s: file truncated at offset %llu while reading %s",
              r->name, (unsigned long long)r->size, r->ctx);
   return 0;
@@ -121,6 +127,7 @@ static int rd_str(struct rd *r, struct ty_gguf_str *s) {
   if (!rd_u64(r, &len))
     return 0;
   if (len > r->size - r->pos) {
+    r->starved = 1;
     ty_err_set(r->err, TY_ERR_FORMAT,
                "%s: string length %llu at offset %llu runs past the end of the file "
                "(size %llu) while reading %s", r->name, (unsigned long long)len,
@@ -233,6 +240,7 @@ static int parse_value(struct rd *r, uint32_t t, struct ty_gguf_value *v, int de
     sz = ty_gguf_vtype_size((int)et);
     min = sz != 0 ? sz : et == TY_GGUF_STRING ? 8 : 12;
     if (n > (r->size - r->pos) / min) {
+      r->starved = 1;
       ty_err_set(r->err, TY_ERR_FORMAT, "%s: array count %llu at offset %llu too large for "
                  "the file (size %llu) while reading %s", r->name, (unsigned long long)n,
                  (unsigned long long)at, (unsigned long long)r->size, r->ctx);
@@ -382,7 +390,9 @@ static ty_status parse_header(ty_gguf *g, struct rd *r) {
   if (!rd_u64(r, &g->n_kv))
     return TY_ERR_FORMAT;
   if (g->n_kv > (r->size - r->pos) / GGUF_MIN_KV_BYTES) {
-    ty_status s = ty_err_set(r->err, TY_ERR_FORMAT, "%s: key count %llu at offset 16 too large "
+    ty_status s;
+    r->starved = 1;
+    s = ty_err_set(r->err, TY_ERR_FORMAT, "%s: key count %llu at offset 16 too large "
                              "for a file of %llu bytes (corrupt or truncated)", r->name,
                              (unsigned long long)g->n_kv, (unsigned long long)r->size);
     g->n_kv = 0;
@@ -508,7 +518,8 @@ static ty_status check_tensor(ty_gguf *g, struct rd *r, struct ty_gguf_tensor *t
     rows *= (uint64_t)t->ne[d];    /* <= n, cannot overflow */
   /* row_size cannot overflow once a row is known to fit in the file */
   nb256 = ty_qtype_row_size(t->type, 256);
-  if (!ty_mul_ok((uint64_t)t->ne[0] / 256, nb256, &row) || row > g->size)
+  if (!ty_mul_ok((uint64_t)t->ne[0] / 256, nb256, &row) ||
+      row > (g->header_only ? (uint64_t)INT64_MAX : g->size))
     return ty_err_set(r->err, TY_ERR_FORMAT, "%s: tensor '%s' data runs past the end of the "
                       "file (a row of %lld elements is larger than size %llu)", r->name, nb,
                       (long long)t->ne[0], (unsigned long long)g->size);
@@ -524,12 +535,12 @@ static ty_status check_tensor(ty_gguf *g, struct rd *r, struct ty_gguf_tensor *t
                       "the alignment %llu", r->name, nb, (unsigned long long)t->offset,
                       (unsigned long long)g->alignment);
   if (!ty_add_ok(g->data_offset, t->offset, &start) || !ty_add_ok(start, t->nbytes, &end) ||
-      end > g->size)
+      (!g->header_only && end > g->size))
     return ty_err_set(r->err, TY_ERR_FORMAT, "%s: tensor '%s' data runs past the end of the "
                       "file (offset %llu + %llu bytes > size %llu)", r->name, nb,
                       (unsigned long long)g->data_offset + t->offset,
                       (unsigned long long)t->nbytes, (unsigned long long)g->size);
-  t->data = g->base + start;
+  t->data = g->header_only ? NULL : g->base + start;
   return TY_OK;
 }
 
@@ -537,10 +548,12 @@ static ty_status check_tensor(ty_gguf *g, struct rd *r, struct ty_gguf_tensor *t
 static ty_status parse_tensors(ty_gguf *g, struct rd *r) {
   uint64_t n = g->n_tensors, i, pad;
   ty_status s;
-  if (n > (r->size - r->pos) / GGUF_MIN_TENSOR_BYTES)
+  if (n > (r->size - r->pos) / GGUF_MIN_TENSOR_BYTES) {
+    r->starved = 1;
     return ty_err_set(r->err, TY_ERR_FORMAT, "%s: tensor count %llu too large for the %llu bytes "
                       "left at offset %llu (corrupt or truncated)", r->name, (unsigned long long)n,
                       (unsigned long long)(r->size - r->pos), (unsigned long long)r->pos);
+  }
   g->n_tensors = 0;                /* counts entries to free */
   g->tensors = calloc(n ? (size_t)n : 1, sizeof *g->tensors);
   g->t_index = index_new(n, &g->t_cap);
@@ -572,8 +585,10 @@ static ty_status parse_tensors(ty_gguf *g, struct rd *r) {
 }
 
 
-/* Parses the whole buffer into g (whose base, size and path are set). */
-static ty_status parse(ty_gguf *g, ty_err *err) {
+/* Parses the whole buffer into g (whose base, size and path are set).
+   *starved is set when a check failed at the end of the buffer (a longer
+   prefix of the file may parse). */
+static ty_status parse(ty_gguf *g, int *starved, ty_err *err) {
   struct rd r;
   ty_err e;
   ty_status s;
@@ -594,6 +609,7 @@ static ty_status parse(ty_gguf *g, ty_err *err) {
     g->n_tensors = 0;              /* nothing allocated yet */
   if (s != TY_OK && err != NULL)
     *err = e;
+  *starved = r.starved;
   return s;
 }
 
@@ -617,6 +633,7 @@ void ty_gguf_close(ty_gguf *g) {
   free(g->t_index);
   if (g->map != NULL)
     munmap(g->map, g->map_size);
+  free(g->owned);
   free(g->path);
   free(g);
 }
@@ -639,6 +656,7 @@ ty_status ty_gguf_open_mem(const void *buf, size_t size, const char *name,
                            ty_gguf **out, ty_err *err) {
   ty_gguf *g;
   ty_status s;
+  int starved;
   static const uint8_t empty[1];
   *out = NULL;
   if (name == NULL)
@@ -649,8 +667,8 @@ ty_status ty_gguf_open_mem(const void *buf, size_t size, const char *name,
   if (g == NULL)
     return ty_err_set(err, TY_ERR_NOMEM, "%s: out of memory", name);
   g->base = buf != NULL ? buf : empty;
-  g->size = size;
-  s = parse(g, err);
+  g->size = g->file_size = size;
+  s = parse(g, &starved, err);
   if (s != TY_OK) {
     ty_gguf_close(g);
     return s;
@@ -666,7 +684,7 @@ ty_status ty_gguf_open(const char *path, ty_gguf **out, ty_err *err) {
   struct stat st;
   ty_gguf *g;
   ty_status s;
-  int fd;
+  int fd, starved;
   *out = NULL;
   if (path == NULL)
     return ty_err_set(err, TY_ERR_ARG, "gguf: NULL path");
@@ -687,7 +705,7 @@ ty_status ty_gguf_open(const char *path, ty_gguf **out, ty_err *err) {
     close(fd);
     return ty_err_set(err, TY_ERR_NOMEM, "%s: out of memory", path);
   }
-  g->size = (uint64_t)st.st_size;
+  g->size = g->file_size = (uint64_t)st.st_size;
   g->base = empty;
   if (st.st_size > 0) {
     void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -703,7 +721,7 @@ ty_status ty_gguf_open(const char *path, ty_gguf **out, ty_err *err) {
     g->base = m;
   }
   close(fd);
-  s = parse(g, err);
+  s = parse(g, &starved, err);
   if (s != TY_OK) {
     ty_gguf_close(g);
     return s;
@@ -711,6 +729,91 @@ ty_status ty_gguf_open(const char *path, ty_gguf **out, ty_err *err) {
   ty_err_clear(err);
   *out = g;
   return TY_OK;
+}
+
+
+/* Reads bytes [have, want) of fd into buf; returns 0 and sets err on failure. */
+static int read_more(int fd, const char *path, uint8_t *buf, uint64_t have, uint64_t want,
+                     ty_err *err) {
+  while (have < want) {
+    ssize_t n = pread(fd, buf + have, (size_t)(want - have), (off_t)have);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      ty_err_set(err, TY_ERR_IO, "%s: cannot read at offset %llu: %s", path,
+                 (unsigned long long)have, n < 0 ? strerror(errno) : "unexpected end of file");
+      return 0;
+    }
+    have += (uint64_t)n;
+  }
+  return 1;
+}
+
+
+/* Reads a growing prefix of the file (1 MiB, doubled while the parser runs
+   out of bytes) so that a 40 GB file costs a few MB of reads; parses each
+   prefix from the start. */
+ty_status ty_gguf_open_header(const char *path, ty_gguf **out, ty_err *err) {
+  struct stat st;
+  uint8_t *buf = NULL;
+  uint64_t have = 0, want, fsize;
+  ty_status s;
+  int fd, starved;
+  *out = NULL;
+  if (path == NULL)
+    return ty_err_set(err, TY_ERR_ARG, "gguf: NULL path");
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return ty_err_set(err, TY_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  if (fstat(fd, &st) != 0) {
+    s = ty_err_set(err, TY_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    close(fd);
+    return s;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return ty_err_set(err, TY_ERR_IO, "%s: not a regular file", path);
+  }
+  fsize = (uint64_t)st.st_size;
+  want = fsize < (1u << 20) ? fsize : (1u << 20);
+  for (;;) {
+    ty_gguf *g;
+    uint8_t *grown = realloc(buf, want ? (size_t)want : 1);
+    if (grown == NULL) {
+      s = ty_err_set(err, TY_ERR_NOMEM, "%s: out of memory for %llu header bytes", path,
+                     (unsigned long long)want);
+      break;
+    }
+    buf = grown;
+    if (!read_more(fd, path, buf, have, want, err)) {
+      s = TY_ERR_IO;
+      break;
+    }
+    have = want;
+    if ((g = gguf_new(path)) == NULL) {
+      s = ty_err_set(err, TY_ERR_NOMEM, "%s: out of memory", path);
+      break;
+    }
+    g->base = buf;
+    g->size = have;
+    g->file_size = fsize;
+    g->header_only = 1;
+    s = parse(g, &starved, err);
+    if (s == TY_OK) {
+      g->owned = buf;
+      close(fd);
+      ty_err_clear(err);
+      *out = g;
+      return TY_OK;
+    }
+    ty_gguf_close(g);              /* buf is not its own yet */
+    if (!starved || have >= fsize)
+      break;
+    want = have > fsize / 2 ? fsize : 2 * have;
+  }
+  free(buf);
+  close(fd);
+  return s;
 }
 
 
@@ -722,7 +825,8 @@ const char *ty_gguf_path(const ty_gguf *g) { return g->path; }
 uint32_t ty_gguf_version(const ty_gguf *g) { return g->version; }
 size_t ty_gguf_alignment(const ty_gguf *g) { return (size_t)g->alignment; }
 uint64_t ty_gguf_data_offset(const ty_gguf *g) { return g->data_offset; }
-uint64_t ty_gguf_file_size(const ty_gguf *g) { return g->size; }
+uint64_t ty_gguf_file_size(const ty_gguf *g) { return g->file_size; }
+bool ty_gguf_header_only(const ty_gguf *g) { return g->header_only != 0; }
 const void *ty_gguf_base(const ty_gguf *g) { return g->base; }
 uint64_t ty_gguf_n_kv(const ty_gguf *g) { return g->n_kv; }
 uint64_t ty_gguf_n_tensors(const ty_gguf *g) { return g->n_tensors; }

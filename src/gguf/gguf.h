@@ -68,6 +68,14 @@ typedef struct ty_gguf ty_gguf;
    (general.alignment, a power of two), and every tensor's data inside the file. */
 ty_status ty_gguf_open(const char *path, ty_gguf **out, ty_err *err);
 
+/* Same, reading only the header (metadata and tensor table, a few MB even
+   for a 40 GB file) into memory it owns: no mapping, tensor data = NULL.
+   Offsets and sizes are checked for overflow and alignment but not against
+   the file size, so header-only, sparse and partly downloaded files open
+   (the planner and tycho.info). ty_gguf_file_size is the whole file's. */
+ty_status ty_gguf_open_header(const char *path, ty_gguf **out, ty_err *err);
+bool ty_gguf_header_only(const ty_gguf *g);
+
 /* Same over a caller-owned buffer (fuzzing, tests); the buffer must outlive
    the handle. name is used in messages. */
 ty_status ty_gguf_open_mem(const void *buf, size_t size, const char *name,

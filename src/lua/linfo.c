@@ -193,7 +193,7 @@ static int l_info(lua_State *L) {
   b = lua_newuserdatauv(L, sizeof *b, 0);           /* [path, box] */
   b->g = NULL;
   luaL_setmetatable(L, TY_LUA_GGUF_BOX);
-  if (ty_store_resolve(path, file, sizeof file, &err) != TY_OK || ty_gguf_open(file, &b->g, &err) != TY_OK)
+  if (ty_store_resolve(path, file, sizeof file, &err) != TY_OK || ty_gguf_open_header(file, &b->g, &err) != TY_OK)
     return ty_lua_fail(L, &err);
   g = b->g;
   if (ty_model_info(g, &mi, &err) != TY_OK) {

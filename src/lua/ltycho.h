@@ -35,6 +35,10 @@ void ty_lua_json_open(lua_State *L);
 void ty_lua_readline_open(lua_State *L);
 /* tycho.info and tycho.devices (linfo.c) */
 void ty_lua_info_open(lua_State *L);
+/* tycho.plan (lplan.c) */
+void ty_lua_plan_open(lua_State *L);
+/* tycho.synth and tycho.synth_shapes (lsynth.c) */
+void ty_lua_synth_open(lua_State *L);
 
 /* The interrupt flag the tycho program's SIGINT handler sets and long C
    loops poll (as a ty_cancel_fn). */

@@ -53,7 +53,7 @@ static ty_status need_u32(const ty_gguf *g, const char *arch, const char *key, u
 }
 
 
-static ty_status read_hparams(const ty_gguf *g, struct ty_hparams *hp, ty_err *err) {
+ty_status ty_hparams_read(const ty_gguf *g, struct ty_hparams *hp, ty_err *err) {
   struct ty_gguf_str s;
   const char *path = ty_gguf_path(g), *a;
   const struct ty_gguf_value *arr;
@@ -236,53 +236,102 @@ static ty_status bind_weights(ty_model *m, ty_err *err) {
    run state
    ================================================================ */
 
-static ty_status state_view(ty_model *m, struct ty_view *v, int type, int64_t rows, int64_t cols,
-                            size_t *counter, ty_err *err) {
+/* One table entry: rows x cols of type, bytes from the row size. */
+static int size_entry(struct ty_state_size *e, const char *name, int type, int64_t rows,
+                      int64_t cols) {
   size_t stride = ty_qtype_row_size(type, cols);
-  void *data, **grown;
-  ty_status st;
-  if (stride == 0)
-    return ty_err_set(err, TY_ERR_UNSUPPORTED, "%s: rows of %lld values do not fit type %s",
-                      ty_gguf_path(m->gguf), (long long)cols, ty_qtype_get(type)->name);
-  grown = realloc(m->allocs, (size_t)(m->n_allocs + 1) * sizeof *grown);
-  if (grown == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
-  m->allocs = grown;
-  if ((st = ty_backend_alloc(m->be, stride * (size_t)rows, &data, err)) != TY_OK) return st;
-  m->allocs[m->n_allocs++] = data;
-  *counter += stride * (size_t)rows;
-  *v = ty_view_make(data, type, rows, cols, stride);
+  e->name = name;
+  e->type = type;
+  e->rows = rows;
+  e->cols = cols;
+  e->bytes = stride * (size_t)rows;
+  return stride != 0;
+}
+
+
+ty_status ty_model_state_sizes(const struct ty_hparams *hp, int n_ctx, int n_batch, int kv_type,
+                               struct ty_state_sizes *out, ty_err *err) {
+  static const char *const names[TY_STATE_N_ACT] = {
+    "x", "xb", "xb2", "q", "k", "v", "att", "hb", "hb2", "logits"
+  };
+  int64_t qd = (int64_t)hp->n_head * hp->head_dim, kd = (int64_t)hp->n_head_kv * hp->head_dim;
+  int64_t width[TY_STATE_N_ACT];
+  int f32 = TY_QTYPE_F32;
+
+  memset(out, 0, sizeof *out);
+  out->n_ctx = n_ctx > 0 ? n_ctx : 2048;
+  out->n_batch = n_batch > 0 ? n_batch : 512;
+  out->kv_type = kv_type < 0 ? TY_QTYPE_F16 : kv_type;
+  if (out->n_ctx > (1 << 24) || out->n_batch > (1 << 16))
+    return ty_err_set(err, TY_ERR_ARG, "num_ctx %d or num_batch %d is too large", out->n_ctx,
+                      out->n_batch);
+  if (ty_qtype_get(out->kv_type) == NULL)
+    return ty_err_set(err, TY_ERR_ARG, "kv_type %d is not a tensor type", out->kv_type);
+  if (out->n_batch > out->n_ctx) out->n_batch = out->n_ctx;
+  width[TY_STATE_X] = width[TY_STATE_XB] = width[TY_STATE_XB2] = hp->n_embd;
+  width[TY_STATE_Q] = width[TY_STATE_ATT] = qd;
+  width[TY_STATE_K] = width[TY_STATE_V] = kd;
+  width[TY_STATE_HB] = width[TY_STATE_HB2] = hp->n_ff;
+  width[TY_STATE_LOGITS] = hp->n_vocab;
+  for (int i = 0; i < TY_STATE_N_ACT; i++) {
+    size_entry(&out->act[i], names[i], f32, i == TY_STATE_LOGITS ? 1 : out->n_batch, width[i]);
+    out->compute += out->act[i].bytes;
+  }
+  out->logits = out->act[TY_STATE_LOGITS].bytes;
+  if (!size_entry(&out->k_cache, "k_cache", out->kv_type, out->n_ctx, kd) ||
+      !size_entry(&out->v_cache, "v_cache", out->kv_type, out->n_ctx, kd))
+    return ty_err_set(err, TY_ERR_UNSUPPORTED, "kv_type %s needs rows that are a multiple of %d "
+                      "values (this model's are %lld)", ty_qtype_get(out->kv_type)->name,
+                      ty_qtype_get(out->kv_type)->blck_size, (long long)kd);
+  out->kv_layer = out->k_cache.bytes + out->v_cache.bytes;
+  out->kv = out->kv_layer * (size_t)hp->n_layer;
+  out->host = (size_t)out->n_batch * sizeof(int32_t) + (size_t)hp->n_vocab * sizeof(float);
   return TY_OK;
 }
 
 
+/* Allocates one buffer of the size table and points *v at it. */
+static ty_status state_view(ty_model *m, struct ty_view *v, const struct ty_state_size *e,
+                            size_t *counter, ty_err *err) {
+  void *data, **grown;
+  ty_status st;
+  grown = realloc(m->allocs, (size_t)(m->n_allocs + 1) * sizeof *grown);
+  if (grown == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
+  m->allocs = grown;
+  if ((st = ty_backend_alloc(m->be, e->bytes, &data, err)) != TY_OK) return st;
+  m->allocs[m->n_allocs++] = data;
+  *counter += e->bytes;
+  *v = ty_view_make(data, e->type, e->rows, e->cols, e->bytes / (size_t)e->rows);
+  return TY_OK;
+}
+
+
+/* Fills the size table, then allocates exactly what it lists. */
 static ty_status alloc_state(ty_model *m, ty_err *err) {
   const struct ty_hparams *hp = &m->hp;
   struct ty_state *s = &m->s;
-  int nb = m->n_batch, f32 = TY_QTYPE_F32;
-  int64_t qd = (int64_t)hp->n_head * hp->head_dim, kd = (int64_t)hp->n_head_kv * hp->head_dim;
+  struct ty_view *act[TY_STATE_N_ACT] = {
+    &s->x, &s->xb, &s->xb2, &s->q, &s->k, &s->v, &s->att, &s->hb, &s->hb2, &s->logits
+  };
+  struct ty_state_sizes sz;
+  ty_err e;
   ty_status st;
 
+  if ((st = ty_model_state_sizes(hp, m->n_ctx, m->n_batch, m->kv_type, &sz, &e)) != TY_OK)
+    return ty_err_set(err, st, "%s: %s", ty_gguf_path(m->gguf), e.msg);
   s->kc = calloc((size_t)hp->n_layer, sizeof *s->kc);
   s->vc = calloc((size_t)hp->n_layer, sizeof *s->vc);
-  s->pos = calloc((size_t)nb, sizeof *s->pos);
+  s->pos = calloc((size_t)sz.n_batch, sizeof *s->pos);
   s->logits_host = calloc((size_t)hp->n_vocab, sizeof *s->logits_host);
   if (s->kc == NULL || s->vc == NULL || s->pos == NULL || s->logits_host == NULL)
     return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
-  m->mem.host = (size_t)nb * sizeof *s->pos + (size_t)hp->n_vocab * sizeof *s->logits_host;
-  if ((st = state_view(m, &s->x, f32, nb, hp->n_embd, &m->mem.compute, err)) ||
-      (st = state_view(m, &s->xb, f32, nb, hp->n_embd, &m->mem.compute, err)) ||
-      (st = state_view(m, &s->xb2, f32, nb, hp->n_embd, &m->mem.compute, err)) ||
-      (st = state_view(m, &s->q, f32, nb, qd, &m->mem.compute, err)) ||
-      (st = state_view(m, &s->k, f32, nb, kd, &m->mem.compute, err)) ||
-      (st = state_view(m, &s->v, f32, nb, kd, &m->mem.compute, err)) ||
-      (st = state_view(m, &s->att, f32, nb, qd, &m->mem.compute, err)) ||
-      (st = state_view(m, &s->hb, f32, nb, hp->n_ff, &m->mem.compute, err)) ||
-      (st = state_view(m, &s->hb2, f32, nb, hp->n_ff, &m->mem.compute, err)) ||
-      (st = state_view(m, &s->logits, f32, 1, hp->n_vocab, &m->mem.compute, err)))
-    return st;
+  m->mem.host = sz.host;
+  for (int i = 0; i < TY_STATE_N_ACT; i++)
+    if ((st = state_view(m, act[i], &sz.act[i], &m->mem.compute, err)) != TY_OK)
+      return st;
   for (int l = 0; l < hp->n_layer; l++)
-    if ((st = state_view(m, &s->kc[l], m->kv_type, m->n_ctx, kd, &m->mem.kv, err)) ||
-        (st = state_view(m, &s->vc[l], m->kv_type, m->n_ctx, kd, &m->mem.kv, err)))
+    if ((st = state_view(m, &s->kc[l], &sz.k_cache, &m->mem.kv, err)) ||
+        (st = state_view(m, &s->vc[l], &sz.v_cache, &m->mem.kv, err)))
       return st;
   return TY_OK;
 }
@@ -318,7 +367,7 @@ ty_status ty_model_open(const char *path, const struct ty_model_params *p, ty_mo
                     "run (tycho tokenize reads it)", path);
     goto fail;
   }
-  if ((st = read_hparams(m->gguf, &m->hp, err)) != TY_OK) goto fail;
+  if ((st = ty_hparams_read(m->gguf, &m->hp, err)) != TY_OK) goto fail;
   m->n_ctx = p->num_ctx > 0 ? p->num_ctx : 2048;
   m->n_batch = p->num_batch > 0 ? p->num_batch : 512;
   if (m->n_ctx > (1 << 24) || m->n_batch > (1 << 16)) {

@@ -58,6 +58,44 @@ struct ty_model_mem {
   size_t weights, kv, compute, host;
 };
 
+/* Reads hyperparameters from GGUF metadata and the tensor table alone (no
+   tensor data), so a header-only handle works. Fails with one line on an
+   unsupported architecture or a missing or out-of-range key. */
+ty_status ty_hparams_read(const ty_gguf *g, struct ty_hparams *hp, ty_err *err);
+
+/* The activation buffers, in the order ty_model_state_sizes lists them. */
+enum ty_state_buf {
+  TY_STATE_X, TY_STATE_XB, TY_STATE_XB2, TY_STATE_Q, TY_STATE_K, TY_STATE_V, TY_STATE_ATT,
+  TY_STATE_HB, TY_STATE_HB2, TY_STATE_LOGITS, TY_STATE_N_ACT
+};
+
+struct ty_state_size {
+  const char *name;          /* "x", "xb", ..., "logits", "k_cache", "v_cache" */
+  int type;                  /* enum ty_qtype of the elements */
+  int64_t rows, cols;        /* rows x cols elements */
+  size_t bytes;              /* rows x ty_qtype_row_size(type, cols) */
+};
+
+/* Every run-state buffer a model allocates, by the code that allocates them
+   (model.c's alloc_state points into exactly this table). */
+struct ty_state_sizes {
+  int n_ctx, n_batch, kv_type;          /* effective settings (defaults applied, batch <= ctx) */
+  struct ty_state_size act[TY_STATE_N_ACT];  /* f32 activations: (n_batch, width); logits (1, n_vocab) */
+  struct ty_state_size k_cache, v_cache;     /* one layer's: (n_ctx, n_head_kv*head_dim) in kv_type */
+  size_t compute;            /* sum of act[] (logits included) */
+  size_t logits;             /* act[TY_STATE_LOGITS].bytes: the output layer's share */
+  size_t kv_layer;           /* k_cache + v_cache: one layer, one sequence */
+  size_t kv;                 /* n_layer x kv_layer */
+  size_t host;               /* host side: positions (n_batch int32) and logits (n_vocab f32) */
+};
+
+/* Fills *out for hp at n_ctx, n_batch (0 = defaults 2048, 512; n_batch is
+   capped at n_ctx) and kv_type (enum ty_qtype; -1 = f16). Pure: no memory
+   is allocated. Fails when a setting is out of range or a cache row of
+   n_head_kv*head_dim values does not fit kv_type's blocks. */
+ty_status ty_model_state_sizes(const struct ty_hparams *hp, int n_ctx, int n_batch, int kv_type,
+                               struct ty_state_sizes *out, ty_err *err);
+
 /* Fills params with the defaults. */
 void ty_model_params_default(struct ty_model_params *p);
 
