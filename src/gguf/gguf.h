@@ -137,7 +137,9 @@ ty_status ty_gguf_writer_set_arr(ty_gguf_writer *w, const char *key, enum ty_ggu
                                  const void *data, uint64_t n);
 ty_status ty_gguf_writer_set_arr_str(ty_gguf_writer *w, const char *key,
                                      const char *const *strs, uint64_t n);
-/* Adds a tensor; data holds ty_qtype_row_size(type, ne[0]) * ne[1]*ne[2]*ne[3] bytes. */
+/* Adds a tensor; data holds ty_qtype_row_size(type, ne[0]) * ne[1]*ne[2]*ne[3] bytes,
+   or is NULL to declare the tensor only: its bytes are a hole in the file
+   (zeros taking no disk), which a caller may fill after the write. */
 ty_status ty_gguf_writer_add_tensor(ty_gguf_writer *w, const char *name, int type,
                                     uint32_t n_dims, const int64_t *ne, const void *data,
                                     ty_err *err);

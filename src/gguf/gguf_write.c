@@ -1,12 +1,15 @@
 /*
  * gguf_write.c: the GGUF v3 writer. Key-values are serialized as they are
- * set (so deep values need no deep copy), tensors are copied, and the file
- * is written to path.tmp and renamed into place.
+ * set (so deep values need no deep copy), tensors are copied (or declared
+ * without data, which leaves a hole in the file), and the file is written to
+ * path.tmp and renamed into place.
  */
 #include "gguf.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/types.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +34,7 @@ struct wtensor {
   uint32_t n_dims;
   int64_t ne[TY_GGUF_MAX_DIMS];
   uint64_t nbytes;
-  void *data;
+  void *data;                      /* NULL: no data, a hole in the file */
 };
 
 struct ty_gguf_writer {
@@ -309,7 +312,8 @@ ty_status ty_gguf_writer_set_arr_str(ty_gguf_writer *w, const char *key,
 }
 
 
-/* Copies a tensor in; checks the name, shape and type and fills err. */
+/* Copies a tensor in (or, with data NULL, only declares it); checks the
+   name, shape and type and fills err. */
 ty_status ty_gguf_writer_add_tensor(ty_gguf_writer *w, const char *name, int type,
                                     uint32_t n_dims, const int64_t *ne, const void *data,
                                     ty_err *err) {
@@ -345,10 +349,10 @@ ty_status ty_gguf_writer_add_tensor(ty_gguf_writer *w, const char *name, int typ
   if (row == 0)
     return ty_err_set(err, TY_ERR_ARG, "gguf writer: tensor '%s' row size not a multiple of "
                       "the block size (ne[0] = %lld)", name, (long long)ne[0]);
-  if (!ty_mul_ok(row, rows, &t.nbytes) || t.nbytes > SIZE_MAX)
+  /* a declared tensor is never held in memory, so only the file offset
+     (int64 for fseeko) bounds it */
+  if (!ty_mul_ok(row, rows, &t.nbytes) || t.nbytes > (data != NULL ? SIZE_MAX : INT64_MAX / 4))
     return ty_err_set(err, TY_ERR_ARG, "gguf writer: tensor '%s' is too large", name);
-  if (data == NULL)
-    return ty_err_set(err, TY_ERR_ARG, "gguf writer: tensor '%s' has NULL data", name);
   if (w->n_t == w->cap_t) {
     size_t c = w->cap_t ? 2 * w->cap_t : 16;
     struct wtensor *nt = realloc(w->t, c * sizeof *nt);
@@ -358,14 +362,15 @@ ty_status ty_gguf_writer_add_tensor(ty_gguf_writer *w, const char *name, int typ
     w->cap_t = c;
   }
   t.name = strdup(name);
-  t.data = malloc(t.nbytes ? (size_t)t.nbytes : 1);
-  if (t.name == NULL || t.data == NULL) {
+  t.data = data != NULL ? malloc(t.nbytes ? (size_t)t.nbytes : 1) : NULL;
+  if (t.name == NULL || (data != NULL && t.data == NULL)) {
     free(t.name);
     free(t.data);
     return ty_err_set(err, TY_ERR_NOMEM, "gguf writer: out of memory for tensor '%s' "
                       "(%llu bytes)", name, (unsigned long long)t.nbytes);
   }
-  memcpy(t.data, data, (size_t)t.nbytes);
+  if (data != NULL)
+    memcpy(t.data, data, (size_t)t.nbytes);
   t.type = type;
   t.n_dims = n_dims;
   w->t[w->n_t++] = t;
@@ -423,6 +428,7 @@ ty_status ty_gguf_writer_write(ty_gguf_writer *w, const char *path, ty_err *err)
   char *tmp;
   FILE *f;
   size_t i;
+  uint64_t end;
   ty_status s;
   if (path == NULL)
     return ty_err_set(err, TY_ERR_ARG, "gguf writer: NULL path");
@@ -456,10 +462,20 @@ ty_status ty_gguf_writer_write(ty_gguf_writer *w, const char *path, ty_err *err)
   s = TY_OK;
   if (fwrite(b.p, 1, b.n, f) != b.n)
     s = TY_ERR_IO;
+  end = b.n;
   for (i = 0; i < w->n_t && s == TY_OK; i++) {
     uint64_t pad = align_up(w->t[i].nbytes, w->alignment) - w->t[i].nbytes;
+    if (w->t[i].data == NULL) {
+      /* seek over the tensor and its padding: the file system keeps a hole,
+         which reads as zeros and takes no disk */
+      end += w->t[i].nbytes + pad;
+      if (end > INT64_MAX || fseeko(f, (off_t)end, SEEK_SET) != 0)
+        s = TY_ERR_IO;
+      continue;
+    }
     if (fwrite(w->t[i].data, 1, (size_t)w->t[i].nbytes, f) != w->t[i].nbytes)
       s = TY_ERR_IO;
+    end += w->t[i].nbytes + pad;
     while (pad > 0 && s == TY_OK) {
       size_t k = pad < sizeof zeros ? (size_t)pad : sizeof zeros;
       if (fwrite(zeros, 1, k, f) != k)
@@ -468,6 +484,9 @@ ty_status ty_gguf_writer_write(ty_gguf_writer *w, const char *path, ty_err *err)
     }
   }
   free(b.p);
+  /* a hole at the end is only a seek: give the file its full length */
+  if (s == TY_OK && (fflush(f) != 0 || ftruncate(fileno(f), (off_t)end) != 0))
+    s = TY_ERR_IO;
   if (fclose(f) != 0)
     s = TY_ERR_IO;
   if (s == TY_OK && rename(tmp, path) != 0)
