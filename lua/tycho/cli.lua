@@ -3,6 +3,7 @@
 -- Anything the command line does, a user's script can do the same way.
 
 local tycho = require "tycho"
+local options = require "tycho.args"
 
 local cli = {}
 
@@ -83,44 +84,10 @@ local flags = {
 
 
 -- Parses options into a table of setting names; returns settings and the
--- positional arguments. "--" ends the options.
-function cli.parse(args)
-  local opts, rest, i = {}, {}, 1
-  while i <= #args do
-    local a = args[i]
-    local name, value = a:match("^%-%-?([%w_-]+)=(.*)$")
-    if not name then name = a:match("^%-%-?([%a][%w_-]*)$") end
-    if a == "--" then
-      table.move(args, i + 1, #args, #rest + 1, rest)
-      break
-    elseif name then
-      local f = flags[name] or flags[name:gsub("_", "-")]
-      if not f then die("unknown option '%s' (see tycho help)", a) end
-      local key, kind = f[1], f[2]
-      if kind == "bool" then
-        if value then die("option %s takes no value", a) end
-        opts[key] = true
-      else
-        if not value then
-          i = i + 1
-          value = args[i] or die("option %s needs a value", a)
-        end
-        if kind == "int" then
-          opts[key] = math.tointeger(tonumber(value)) or die("option %s needs an integer, got '%s'", a, value)
-        elseif kind == "num" then
-          opts[key] = tonumber(value) or die("option %s needs a number, got '%s'", a, value)
-        elseif kind == "list" then
-          opts[key] = opts[key] or {}
-          table.insert(opts[key], value)
-        else
-          opts[key] = value
-        end
-      end
-    else
-      rest[#rest + 1] = a
-    end
-    i = i + 1
-  end
+-- positional arguments, or exits with the problem.
+function cli.parse(list)
+  local opts, rest = options.parse(list, flags)
+  if not opts then die("%s (see tycho help)", rest) end
   return opts, rest
 end
 

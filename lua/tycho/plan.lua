@@ -4,6 +4,7 @@
 -- be planned, 2 a usage error. cli.lua dispatches `plan` here.
 
 local tycho = require "tycho"
+local options = require "tycho.args"
 
 local plan = {}
 
@@ -29,67 +30,23 @@ options:
 exit status: 0 fits, 1 does not fit (the table says what would), 2 usage]]
 
 local flags = {
-  ["num-ctx"] = { "num_ctx", "int" }, ["ctx"] = { "num_ctx", "int" },
-  ["num-batch"] = { "num_batch", "int" }, ["kv-type"] = { "kv_type", "str" },
-  ["parallel"] = { "parallel", "int" }, ["devices"] = { "devices", "str" },
+  ["num-ctx"] = { "num_ctx", "count" }, ["ctx"] = { "num_ctx", "count" },
+  ["num-batch"] = { "num_batch", "count" }, ["kv-type"] = { "kv_type", "str" },
+  ["parallel"] = { "parallel", "count" }, ["devices"] = { "devices", "str" },
   ["gpus"] = { "gpus", "str" }, ["num-gpu"] = { "num_gpu", "gpu" },
   ["split"] = { "split", "split" }, ["json"] = { "json", "bool" },
   ["help"] = { "help", "bool" }, ["h"] = { "help", "bool" },
 }
 
 
--- Parses args into (model, opts, json), (nil, message), or (nil, nil, nil,
--- true) for --help.
-function plan.parse(args)
-  local opts, rest, json, i = {}, {}, false, 1
-  while i <= #args do
-    local a = args[i]
-    local name, value = a:match("^%-%-?([%w_-]+)=(.*)$")
-    if not name then name = a:match("^%-%-?([%a][%w_-]*)$") end
-    if name then
-      local f = flags[name] or flags[(name:gsub("_", "-"))]
-      if not f then return nil, string.format("unknown option '%s'", a) end
-      local key, kind = f[1], f[2]
-      if kind == "bool" then
-        if value then return nil, string.format("option %s takes no value", a) end
-        if key == "json" then json = true else return nil, nil, nil, true end
-      else
-        if not value then
-          i = i + 1
-          value = args[i]
-          if not value then return nil, string.format("option %s needs a value", a) end
-        end
-        if kind == "int" then
-          local n = math.tointeger(tonumber(value))
-          if not n or n < 1 then
-            return nil, string.format("option %s needs a positive integer, got '%s'", a, value)
-          end
-          opts[key] = n
-        elseif kind == "gpu" then
-          local n = math.tointeger(tonumber(value))
-          if value ~= "auto" and not (n and n >= 0) then
-            return nil, string.format("option %s needs an integer or auto, got '%s'", a, value)
-          end
-          opts[key] = value == "auto" and "auto" or n
-        elseif kind == "split" then
-          local t = {}
-          for part in (value .. ","):gmatch("([^,]*),") do
-            local x = tonumber(part)
-            if not x or x < 0 then
-              return nil, string.format("option %s needs numbers >= 0, got '%s'", a, part)
-            end
-            t[#t + 1] = x
-          end
-          opts[key] = t
-        else
-          opts[key] = value
-        end
-      end
-    else
-      rest[#rest + 1] = a
-    end
-    i = i + 1
-  end
+-- Parses the command line into (model, opts, json), (nil, message), or
+-- (nil, nil, nil, true) for --help.
+function plan.parse(list)
+  local opts, rest = options.parse(list, flags)
+  if not opts then return nil, rest end
+  if opts.help then return nil, nil, nil, true end
+  local json = opts.json or false
+  opts.json, opts.help = nil, nil
   if #rest ~= 1 then
     return nil, #rest == 0 and "a model is needed" or "one model at a time"
   end
@@ -97,8 +54,8 @@ function plan.parse(args)
 end
 
 
-function plan.main(args)
-  local model, opts, json, help = plan.parse(args)
+function plan.main(list)
+  local model, opts, json, help = plan.parse(list)
   if help then
     print(plan.usage)
     return 0

@@ -679,6 +679,28 @@ ty_status ty_gguf_open_mem(const void *buf, size_t size, const char *name,
 }
 
 
+/* Opens path read-only as a regular file: the descriptor in *fd and its
+   stat in *st, or a one-line error. */
+static ty_status open_regular(const char *path, int *fd, struct stat *st, ty_err *err) {
+  ty_status s;
+  if (path == NULL)
+    return ty_err_set(err, TY_ERR_ARG, "gguf: NULL path");
+  *fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (*fd < 0)
+    return ty_err_set(err, TY_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  if (fstat(*fd, st) != 0) {
+    s = ty_err_set(err, TY_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    close(*fd);
+    return s;
+  }
+  if (!S_ISREG(st->st_mode)) {
+    close(*fd);
+    return ty_err_set(err, TY_ERR_IO, "%s: not a regular file", path);
+  }
+  return TY_OK;
+}
+
+
 ty_status ty_gguf_open(const char *path, ty_gguf **out, ty_err *err) {
   static const uint8_t empty[1];
   struct stat st;
@@ -686,20 +708,8 @@ ty_status ty_gguf_open(const char *path, ty_gguf **out, ty_err *err) {
   ty_status s;
   int fd, starved;
   *out = NULL;
-  if (path == NULL)
-    return ty_err_set(err, TY_ERR_ARG, "gguf: NULL path");
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return ty_err_set(err, TY_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  if (fstat(fd, &st) != 0) {
-    s = ty_err_set(err, TY_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    close(fd);
+  if ((s = open_regular(path, &fd, &st, err)) != TY_OK)
     return s;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return ty_err_set(err, TY_ERR_IO, "%s: not a regular file", path);
-  }
   g = gguf_new(path);
   if (g == NULL) {
     close(fd);
@@ -760,20 +770,8 @@ ty_status ty_gguf_open_header(const char *path, ty_gguf **out, ty_err *err) {
   ty_status s;
   int fd, starved;
   *out = NULL;
-  if (path == NULL)
-    return ty_err_set(err, TY_ERR_ARG, "gguf: NULL path");
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return ty_err_set(err, TY_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  if (fstat(fd, &st) != 0) {
-    s = ty_err_set(err, TY_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    close(fd);
+  if ((s = open_regular(path, &fd, &st, err)) != TY_OK)
     return s;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return ty_err_set(err, TY_ERR_IO, "%s: not a regular file", path);
-  }
   fsize = (uint64_t)st.st_size;
   want = fsize < (1u << 20) ? fsize : (1u << 20);
   for (;;) {
