@@ -16,6 +16,42 @@ function M.checkerr(pattern, f, ...)
   M.check(not ok and tostring(msg):find(pattern, 1, true), "error '" .. pattern .. "', got " .. tostring(msg))
 end
 
+-- A string quoted for the shell.
+function M.quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+
+-- A whole file's bytes, or nil.
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+
+-- Runs the tycho program (arg[-1]) with the arguments in list, stdin from
+-- the string given or /dev/null; returns stdout, stderr and the exit status.
+function M.run(list, stdin)
+  local errf, inf = os.tmpname(), nil
+  local cmd = M.quote(arg[-1])
+  for _, a in ipairs(list) do cmd = cmd .. " " .. M.quote(a) end
+  if stdin then
+    inf = os.tmpname()
+    local f = assert(io.open(inf, "wb"))
+    f:write(stdin)
+    f:close()
+  end
+  local p = io.popen(cmd .. " < " .. (inf and M.quote(inf) or "/dev/null") .. " 2>" .. M.quote(errf))
+  local out = p:read("a")
+  local _, _, rc = p:close()
+  local err = M.read(errf) or ""
+  os.remove(errf)
+  if inf then os.remove(inf) end
+  return out, err, rc
+end
+
+
 function M.done()
   if M.failures > 0 then
     print(M.failures .. " failed")

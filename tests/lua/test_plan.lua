@@ -4,7 +4,6 @@
 -- a missing model returns nil, msg). Runs under the tycho program.
 
 local tycho = require "tycho"
-local prog = arg[-1]
 local src = os.getenv("TYCHO_SOURCE_DIR") or "."
 local T = dofile(src .. "/tests/lua/check.lua")
 local check, checkerr = T.check, T.checkerr
@@ -14,22 +13,7 @@ if tycho.plan == nil then
   os.exit(77)
 end
 
-local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
--- Runs the tycho program; returns stdout, stderr and the exit status.
-local function tycho_cmd(args)
-  local errf = os.tmpname()
-  local cmd = sh_quote(prog)
-  for _, a in ipairs(args) do cmd = cmd .. " " .. sh_quote(a) end
-  local p = io.popen(cmd .. " < /dev/null 2>" .. sh_quote(errf))
-  local out = p:read("a")
-  local _, _, rc = p:close()
-  local f = io.open(errf, "rb")
-  local err = f and f:read("a") or ""
-  if f then f:close() end
-  os.remove(errf)
-  return out, err, rc
-end
+local tycho_cmd = T.run
 
 local model = tycho.find("smollm2")
 if not model then

@@ -5,34 +5,11 @@
 -- byte for byte. Runs under the tycho program: tycho tests/lua/test_run.lua
 
 local tycho = require "tycho"
-local prog = arg[-1]
 local src = os.getenv("TYCHO_SOURCE_DIR") or "."
 local T = dofile(src .. "/tests/lua/check.lua")
 local check, checkerr = T.check, T.checkerr
 
-local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
--- Runs the tycho program; returns stdout, stderr and the exit status.
-local function tycho_cmd(args, stdin)
-  local errf = os.tmpname()
-  local cmd = sh_quote(prog)
-  for _, a in ipairs(args) do cmd = cmd .. " " .. sh_quote(a) end
-  if stdin then
-    local inf = os.tmpname()
-    local f = assert(io.open(inf, "wb")); f:write(stdin); f:close()
-    cmd = cmd .. " < " .. sh_quote(inf)
-  else
-    cmd = cmd .. " < /dev/null"
-  end
-  local p = io.popen(cmd .. " 2>" .. sh_quote(errf))
-  local out = p:read("a")
-  local _, _, rc = p:close()
-  local f = io.open(errf, "rb")
-  local err = f and f:read("a") or ""
-  if f then f:close() end
-  os.remove(errf)
-  return out, err, rc
-end
+local tycho_cmd = T.run
 
 local function unescape(s)
   return (s:gsub("\\(.)", { n = "\n", ["\\"] = "\\" }))

@@ -14,15 +14,9 @@ local src = os.getenv("TYCHO_SOURCE_DIR") or "."
 local T = dofile(src .. "/tests/lua/check.lua")
 local check = T.check
 
-local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local sh_quote = T.quote
 
-local function read_all(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_all = T.read
 
 local home = os.tmpname()                        -- a fresh TYCHO_HOME for the history
 os.remove(home)

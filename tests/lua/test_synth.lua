@@ -14,7 +14,7 @@ if tycho.synth == nil then
   os.exit(77)
 end
 
-local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local sh_quote = T.quote
 
 local dir = os.tmpname()
 os.remove(dir)
