@@ -105,15 +105,20 @@ size_t ty_plan_format(const struct ty_plan *p, const struct ty_shape *shape, cha
   if (p->fits) {
     put(&o, "fits\n");
   } else {
+    const char *sep = " ";
     put(&o, "does not fit:");
     for (int i = 0; i < p->n_dev; i++)
-      if (!p->dev[i].fits)
-        put(&o, " %s needs %s of %s;", p->dev[i].dev.name, human(a, sizeof a, p->dev[i].used),
+      if (!p->dev[i].fits) {
+        put(&o, "%s%s needs %s of %s", sep, p->dev[i].dev.name, human(a, sizeof a, p->dev[i].used),
             human(b, sizeof b, p->dev[i].dev.total));
+        sep = "; ";
+      }
+    /* each alternative fits on its own, with the other settings unchanged */
     put(&o, "\nwould fit:");
-    if (p->alt.num_ctx > 0) put(&o, " num_ctx %d;", p->alt.num_ctx);
-    if (p->alt.kv_type >= 0) put(&o, " kv_type %s;", ty_qtype_get(p->alt.kv_type)->name);
-    if (p->alt.num_gpu >= 0) put(&o, " num_gpu %d;", p->alt.num_gpu);
+    sep = " ";
+    if (p->alt.num_ctx > 0) { put(&o, "%snum_ctx %d", sep, p->alt.num_ctx); sep = " or "; }
+    if (p->alt.kv_type >= 0) { put(&o, "%skv_type %s", sep, ty_qtype_get(p->alt.kv_type)->name); sep = " or "; }
+    if (p->alt.num_gpu >= 0) { put(&o, "%snum_gpu %d", sep, p->alt.num_gpu); sep = " or "; }
     if (p->alt.num_ctx <= 0 && p->alt.kv_type < 0 && p->alt.num_gpu < 0)
       put(&o, " nothing at these devices; a smaller quantization of the model (not planned yet)");
     put(&o, "\n");
