@@ -305,10 +305,60 @@ static int opt_int(lua_State *L, int t, const char *name, int def) {
 }
 
 
+/* Reads the layer split from options at t: layer_split = {end, ...} (the
+   layer each device's share ends before) with output_device (0-based), or
+   plan = a tycho.plan result over CPU devices, whose shares it takes. */
+static void split_opts(lua_State *L, int t, struct ty_model_params *p) {
+  int n = 0;
+  if (lua_getfield(L, t, "plan") != LUA_TNIL) {                   /* [.., plan] */
+    int end = 0;
+    luaL_checktype(L, -1, LUA_TTABLE);
+    if (lua_getfield(L, -1, "devices") != LUA_TTABLE)              /* [.., plan, devs] */
+      luaL_error(L, "bad option 'plan': expected a tycho.plan result");
+    p->output_device = -1;
+    for (lua_Integer i = 1; lua_geti(L, -1, i) == LUA_TTABLE; i++) {   /* [.., devs, d] */
+      if (n == TY_MODEL_MAX_DEVICES)
+        luaL_error(L, "bad option 'plan': at most %d devices", TY_MODEL_MAX_DEVICES);
+      lua_getfield(L, -1, "kind");
+      if (strcmp(luaL_optstring(L, -1, "?"), "cpu") != 0)
+        luaL_error(L, "bad option 'plan': device %d is not a CPU; running on GPUs needs the CUDA "
+                   "backend", (int)i);
+      lua_getfield(L, -2, "n_layers");
+      lua_getfield(L, -3, "last_layer");
+      lua_getfield(L, -4, "output_layer");                       /* [.., d, kind, nl, last, out] */
+      if (lua_tointeger(L, -3) > 0) end = (int)lua_tointeger(L, -2) + 1;
+      if (lua_toboolean(L, -1)) p->output_device = n;
+      p->layer_end[n++] = end;
+      lua_pop(L, 5);                                               /* [.., devs] */
+    }
+    lua_pop(L, 3);                                                 /* [..] */
+    p->n_devices = n;                  /* the last share ends at n_layer: offloads hold the last layers */
+    return;
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, t, "layer_split") != LUA_TNIL) {           /* [.., split] */
+    luaL_checktype(L, -1, LUA_TTABLE);
+    n = (int)luaL_len(L, -1);
+    if (n < 1 || n > TY_MODEL_MAX_DEVICES)
+      luaL_error(L, "bad option 'layer_split': 1 to %d devices", TY_MODEL_MAX_DEVICES);
+    for (int i = 0; i < n; i++) {
+      lua_geti(L, -1, i + 1);
+      if (!lua_isinteger(L, -1)) luaL_error(L, "bad option 'layer_split': expected integers");
+      p->layer_end[i] = (int)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    }
+    p->n_devices = n;
+  }
+  lua_pop(L, 1);
+  p->output_device = opt_int(L, t, "output_device", -1);
+}
+
+
 /* tycho.load(model, opts) -> model | fail, msg, code; model is a path or
    a name in the cache (tycho.find) */
 static int l_load(lua_State *L) {
-  static const char *const known[] = { "num_ctx", "num_batch", "num_thread", "kv_type", NULL };
+  static const char *const known[] = { "num_ctx", "num_batch", "num_thread", "kv_type",
+                                       "layer_split", "output_device", "plan", NULL };
   const char *path = luaL_checkstring(L, 1);
   char file[4096];
   struct ty_model_params p;
@@ -328,6 +378,7 @@ static int l_load(lua_State *L) {
       p.kv_type = kvt[luaL_checkoption(L, -1, NULL, kv)];
     }
     lua_pop(L, 1);
+    split_opts(L, 2, &p);
   }
   p.cancel = ty_lua_poll_interrupt;
   interrupted = 0;

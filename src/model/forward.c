@@ -45,20 +45,30 @@ static ty_status op_binary(ty_backend_t be, enum ty_op_kind kind, struct ty_view
 }
 
 
-/* One chunk of n tokens at positions s->pos[0..n). */
+/* Hands the residual stream (n rows of x) from device `from` to device
+   `to` at a layer boundary. CPU devices share the address space, so the
+   copy goes straight into the next device's buffer; a GPU needs staging or
+   a peer copy here, which comes with the CUDA backend. */
+static ty_status handover(ty_model *m, int from, int to, int n, ty_err *err) {
+  struct ty_view src = m->dev[from].act[TY_STATE_X], dst = m->dev[to].act[TY_STATE_X];
+  return ty_backend_get(m->dev[from].be, dst.data, src.data, (size_t)n * src.stride, err);
+}
+
+
+/* One chunk of n tokens at positions s->pos[0..n). Device 0 embeds, each
+   layer runs on its device, and the output layer on its own. */
 static ty_status forward_chunk(ty_model *m, const int32_t *tokens, int n, bool last, ty_err *err) {
   const struct ty_hparams *hp = &m->hp;
   const struct ty_weights *w = &m->w;
   struct ty_state *s = &m->s;
-  ty_backend_t be = m->be;
-  struct ty_view x = rows(s->x, n), xb = rows(s->xb, n), xb2 = rows(s->xb2, n);
-  struct ty_view q = rows(s->q, n), k = rows(s->k, n), v = rows(s->v, n), att = rows(s->att, n);
-  struct ty_view hb = rows(s->hb, n), hb2 = rows(s->hb2, n);
+  int cur = 0;
+  ty_backend_t be = m->dev[0].be;
+  const struct ty_view *A = m->dev[0].act;
   int act = hp->arch == TY_ARCH_GEMMA3 ? TY_ACT_GELU : TY_ACT_SILU;
   ty_status st;
 
-  struct ty_op embed = { .kind = TY_OP_GET_ROWS, .dst = x, .a = w->tok_embd, .ids = tokens,
-                         .f0 = hp->embd_scale };
+  struct ty_op embed = { .kind = TY_OP_GET_ROWS, .dst = rows(A[TY_STATE_X], n), .a = w->tok_embd,
+                         .ids = tokens, .f0 = hp->embd_scale };
   if ((st = ty_backend_run(be, &embed, err)) != TY_OK) return st;
 
   for (int l = 0; l < hp->n_layer; l++) {
@@ -68,6 +78,17 @@ static ty_status forward_chunk(ty_model *m, const int32_t *tokens, int n, bool l
 
     if (m->cancel != NULL && m->cancel(m->cancel_ud))
       return ty_err_set(err, TY_ERR_CANCELLED, "interrupted");
+    if (m->layer_dev[l] != cur) {
+      if ((st = handover(m, cur, m->layer_dev[l], n, err)) != TY_OK) return st;
+      cur = m->layer_dev[l];
+    }
+    be = m->dev[cur].be;
+    A = m->dev[cur].act;
+    struct ty_view x = rows(A[TY_STATE_X], n), xb = rows(A[TY_STATE_XB], n);
+    struct ty_view xb2 = rows(A[TY_STATE_XB2], n), q = rows(A[TY_STATE_Q], n);
+    struct ty_view k = rows(A[TY_STATE_K], n), v = rows(A[TY_STATE_V], n);
+    struct ty_view att = rows(A[TY_STATE_ATT], n), hb = rows(A[TY_STATE_HB], n);
+    struct ty_view hb2 = rows(A[TY_STATE_HB2], n);
 
     /* attention */
     if ((st = op_norm(be, xb, x, L->attn_norm, 0, hp->eps, err)) ||
@@ -116,11 +137,17 @@ static ty_status forward_chunk(ty_model *m, const int32_t *tokens, int n, bool l
   }
 
   if (!last) return TY_OK;
-  struct ty_view xl = row(s->x, n - 1), xn = row(s->xb, 0);
+  if (m->out_dev != cur) {
+    if ((st = handover(m, cur, m->out_dev, n, err)) != TY_OK) return st;
+    cur = m->out_dev;
+  }
+  be = m->dev[cur].be;
+  A = m->dev[cur].act;
+  struct ty_view xl = row(A[TY_STATE_X], n - 1), xn = row(A[TY_STATE_XB], 0);
   if ((st = op_norm(be, xn, xl, w->output_norm, 0, hp->eps, err)) ||
-      (st = op_matmul(be, s->logits, w->output, xn, err)))
+      (st = op_matmul(be, A[TY_STATE_LOGITS], w->output, xn, err)))
     return st;
-  return ty_backend_get(be, s->logits_host, s->logits.data,
+  return ty_backend_get(be, s->logits_host, A[TY_STATE_LOGITS].data,
                         (size_t)hp->n_vocab * sizeof(float), err);
 }
 

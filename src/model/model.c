@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@ void ty_model_params_default(struct ty_model_params *p) {
   p->num_ctx = 2048;
   p->num_batch = 512;
   p->kv_type = TY_QTYPE_F16;
+  p->output_device = -1;
 }
 
 
@@ -158,9 +160,9 @@ ty_status ty_hparams_read(const ty_gguf *g, struct ty_hparams *hp, ty_err *err) 
    ================================================================ */
 
 /* Finds `name`, checks it is (rows, cols) of a type tycho can use for
-   `matmul`, makes it resident on the backend, and fills *v. Absent optional
+   `matmul`, makes it resident on device d, and fills *v. Absent optional
    tensors leave v->data NULL. */
-static ty_status bind(ty_model *m, struct ty_view *v, const char *name, int64_t cols,
+static ty_status bind(ty_model *m, int d, struct ty_view *v, const char *name, int64_t cols,
                       int64_t rows, bool required, bool matmul, ty_err *err) {
   const struct ty_gguf_tensor *t = ty_gguf_tensor_find(m->gguf, name);
   const struct ty_qtype_traits *tr;
@@ -180,9 +182,10 @@ static ty_status bind(ty_model *m, struct ty_view *v, const char *name, int64_t 
   if (tr == NULL || (matmul && tr->vec_dot == NULL) || (!matmul && t->type != TY_QTYPE_F32))
     return ty_err_set(err, TY_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which tycho cannot "
                       "use there", path, name, tr != NULL ? tr->name : "unknown");
-  if ((st = ty_backend_weights(m->be, t->data, t->nbytes, &data, err)) != TY_OK)
+  if ((st = ty_backend_weights(m->dev[d].be, t->data, t->nbytes, &data, err)) != TY_OK)
     return st;
   m->mem.weights += t->nbytes;
+  m->dev[d].mem.weights += t->nbytes;
   *v = ty_view_make(data, t->type, rows, cols, ty_qtype_row_size(t->type, cols));
   return TY_OK;
 }
@@ -197,13 +200,17 @@ static ty_status bind_weights(ty_model *m, ty_err *err) {
 
   w->layers = calloc((size_t)hp->n_layer, sizeof *w->layers);
   if (w->layers == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
-  if ((st = bind(m, &w->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true, true, err)) ||
-      (st = bind(m, &w->output_norm, "output_norm.weight", hp->n_embd, 1, true, false, err)) ||
-      (st = bind(m, &w->rope_freqs, "rope_freqs.weight", hp->rope_dims / 2, 1, false, false, err)))
+  int od = m->out_dev;
+  if ((st = bind(m, 0, &w->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true, true, err)) ||
+      (st = bind(m, od, &w->output_norm, "output_norm.weight", hp->n_embd, 1, true, false, err)) ||
+      (st = bind(m, 0, &w->rope_freqs, "rope_freqs.weight", hp->rope_dims / 2, 1, false, false, err)))
     return st;
-  if (hp->tied_output)
+  /* a tied output layer on another device than the embedding needs its own
+     copy there, as llama.cpp makes one (the plan counts it the same way) */
+  if (hp->tied_output && od == 0)
     w->output = w->tok_embd;
-  else if ((st = bind(m, &w->output, "output.weight", hp->n_embd, hp->n_vocab, true, true, err)))
+  else if ((st = bind(m, od, &w->output, hp->tied_output ? "token_embd.weight" : "output.weight",
+                      hp->n_embd, hp->n_vocab, true, true, err)))
     return st;
 
   for (int l = 0; l < hp->n_layer; l++) {
@@ -211,7 +218,7 @@ static ty_status bind_weights(ty_model *m, ty_err *err) {
     char n[64];
 #define B(field, suffix, cols, rows, req, mm) \
     (snprintf(n, sizeof n, "blk.%d." suffix ".weight", l), \
-     bind(m, &L->field, n, cols, rows, req, mm, err))
+     bind(m, m->layer_dev[l], &L->field, n, cols, rows, req, mm, err))
     if ((st = B(attn_norm, "attn_norm", hp->n_embd, 1, true, false)) ||
         (st = B(wq, "attn_q", hp->n_embd, qd, true, true)) ||
         (st = B(wk, "attn_k", hp->n_embd, kd, true, true)) ||
@@ -291,16 +298,22 @@ ty_status ty_model_state_sizes(const struct ty_hparams *hp, int n_ctx, int n_bat
 
 
 /* Allocates one buffer of the size table and points *v at it. */
-static ty_status state_view(ty_model *m, struct ty_view *v, const struct ty_state_size *e,
-                            size_t *counter, ty_err *err) {
-  void *data, **grown;
+/* Allocates the buffer e describes on device d and counts its bytes in the
+   category at offset `cat` of struct ty_model_mem, for the device and for
+   the model. */
+static ty_status state_view(ty_model *m, int d, struct ty_view *v, const struct ty_state_size *e,
+                            size_t cat, ty_err *err) {
+  struct ty_alloc *grown;
+  void *data;
   ty_status st;
   grown = realloc(m->allocs, (size_t)(m->n_allocs + 1) * sizeof *grown);
   if (grown == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
   m->allocs = grown;
-  if ((st = ty_backend_alloc(m->be, e->bytes, &data, err)) != TY_OK) return st;
-  m->allocs[m->n_allocs++] = data;
-  *counter += e->bytes;
+  if ((st = ty_backend_alloc(m->dev[d].be, e->bytes, &data, err)) != TY_OK) return st;
+  m->allocs[m->n_allocs].be = m->dev[d].be;
+  m->allocs[m->n_allocs++].ptr = data;
+  *(size_t *)((char *)&m->mem + cat) += e->bytes;
+  *(size_t *)((char *)&m->dev[d].mem + cat) += e->bytes;
   *v = ty_view_make(data, e->type, e->rows, e->cols, e->bytes / (size_t)e->rows);
   return TY_OK;
 }
@@ -310,10 +323,8 @@ static ty_status state_view(ty_model *m, struct ty_view *v, const struct ty_stat
 static ty_status alloc_state(ty_model *m, ty_err *err) {
   const struct ty_hparams *hp = &m->hp;
   struct ty_state *s = &m->s;
-  struct ty_view *act[TY_STATE_N_ACT] = {
-    &s->x, &s->xb, &s->xb2, &s->q, &s->k, &s->v, &s->att, &s->hb, &s->hb2, &s->logits
-  };
   struct ty_state_sizes sz;
+  int held[TY_MODEL_MAX_DEVICES] = { 0 };
   ty_err e;
   ty_status st;
 
@@ -325,14 +336,56 @@ static ty_status alloc_state(ty_model *m, ty_err *err) {
   s->logits_host = calloc((size_t)hp->n_vocab, sizeof *s->logits_host);
   if (s->kc == NULL || s->vc == NULL || s->pos == NULL || s->logits_host == NULL)
     return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
-  m->mem.host = sz.host;
-  for (int i = 0; i < TY_STATE_N_ACT; i++)
-    if ((st = state_view(m, act[i], &sz.act[i], &m->mem.compute, err)) != TY_OK)
+  m->mem.host = m->dev[0].mem.host = sz.host;
+  for (int l = 0; l < hp->n_layer; l++) held[m->layer_dev[l]]++;
+  /* a device holding blocks needs every activation but the logits; one that
+     only receives the embedding or computes the output needs x (and xb for
+     the output norm); the logits live with the output layer. The plan
+     (src/plan) counts exactly these. */
+  for (int d = 0; d < m->n_dev; d++)
+    for (int i = 0; i < TY_STATE_N_ACT; i++) {
+      bool out = d == m->out_dev, need;
+      if (i == TY_STATE_LOGITS) need = out;
+      else if (held[d] > 0) need = true;
+      else need = (i == TY_STATE_X && (d == 0 || out)) || (i == TY_STATE_XB && out);
+      if (need && (st = state_view(m, d, &m->dev[d].act[i], &sz.act[i],
+                                   offsetof(struct ty_model_mem, compute), err)) != TY_OK)
+        return st;
+    }
+  for (int l = 0; l < hp->n_layer; l++) {
+    size_t kv = offsetof(struct ty_model_mem, kv);
+    if ((st = state_view(m, m->layer_dev[l], &s->kc[l], &sz.k_cache, kv, err)) ||
+        (st = state_view(m, m->layer_dev[l], &s->vc[l], &sz.v_cache, kv, err)))
       return st;
-  for (int l = 0; l < hp->n_layer; l++)
-    if ((st = state_view(m, &s->kc[l], &sz.k_cache, &m->mem.kv, err)) ||
-        (st = state_view(m, &s->vc[l], &sz.v_cache, &m->mem.kv, err)))
-      return st;
+  }
+  return TY_OK;
+}
+
+
+/* Reads the layer split of p into m: n_dev, layer_dev, out_dev. */
+static ty_status read_split(ty_model *m, const struct ty_model_params *p, const char *path,
+                            ty_err *err) {
+  int n = p->n_devices > 1 ? p->n_devices : 1, nl = m->hp.n_layer, lo = 0;
+  if (n > TY_MODEL_MAX_DEVICES)
+    return ty_err_set(err, TY_ERR_ARG, "%s: %d devices; at most %d", path, n, TY_MODEL_MAX_DEVICES);
+  m->layer_dev = calloc((size_t)(nl > 0 ? nl : 1), sizeof *m->layer_dev);
+  if (m->layer_dev == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
+  m->n_dev = n;
+  if (n > 1) {
+    for (int d = 0; d < n; d++) {
+      int hi = p->layer_end[d];
+      if (hi < lo || hi > nl || (d == n - 1 && hi != nl))
+        return ty_err_set(err, TY_ERR_ARG, "%s: the layer split must rise to n_layer %d; device %d "
+                          "ends at %d", path, nl, d, hi);
+      for (int l = lo; l < hi; l++) m->layer_dev[l] = d;
+      lo = hi;
+    }
+  }
+  m->out_dev = p->n_devices > 1 && p->output_device >= 0 ? p->output_device
+             : nl > 0 ? m->layer_dev[nl - 1] : 0;
+  if (m->out_dev >= n)
+    return ty_err_set(err, TY_ERR_ARG, "%s: output_device %d, but there are %d devices", path,
+                      m->out_dev, n);
   return TY_OK;
 }
 
@@ -382,7 +435,10 @@ ty_status ty_model_open(const char *path, const struct ty_model_params *p, ty_mo
                     ty_qtype_get(m->kv_type)->blck_size, m->hp.head_dim);
     goto fail;
   }
-  if ((st = ty_backend_cpu_open(p->num_thread, &m->be, err)) != TY_OK) goto fail;
+  if ((st = read_split(m, p, path, err)) != TY_OK) goto fail;
+  for (int d = 0; d < m->n_dev; d++)
+    if ((st = ty_backend_cpu_open(p->num_thread, &m->dev[d].be, err)) != TY_OK) goto fail;
+  m->be = m->dev[0].be;
   if ((st = bind_weights(m, err)) != TY_OK) goto fail;
   if ((st = alloc_state(m, err)) != TY_OK) goto fail;
   *out = m;
@@ -396,14 +452,15 @@ fail:
 void ty_model_close(ty_model *m) {
   if (m == NULL) return;
   for (int i = 0; i < m->n_allocs; i++)
-    ty_backend_free(m->be, m->allocs[i]);
+    ty_backend_free(m->allocs[i].be, m->allocs[i].ptr);
   free(m->allocs);
+  free(m->layer_dev);
   free(m->w.layers);
   free(m->s.kc);
   free(m->s.vc);
   free(m->s.pos);
   free(m->s.logits_host);
-  ty_backend_close(m->be);
+  for (int d = 0; d < TY_MODEL_MAX_DEVICES; d++) ty_backend_close(m->dev[d].be);
   ty_gguf_close(m->gguf);
   free(m);
 }
@@ -416,6 +473,12 @@ int ty_model_n_threads(const ty_model *m) { return ty_backend_cpu_threads(m->be)
 int ty_model_pos(const ty_model *m) { return m->s.n_past; }
 void ty_model_reset(ty_model *m) { m->s.n_past = 0; }
 const struct ty_model_mem *ty_model_mem(const ty_model *m) { return &m->mem; }
+int ty_model_n_devices(const ty_model *m) { return m->n_dev; }
+
+
+const struct ty_model_mem *ty_model_mem_device(const ty_model *m, int d) {
+  return d >= 0 && d < m->n_dev ? &m->dev[d].mem : NULL;
+}
 
 
 void ty_model_rewind(ty_model *m, int n) {

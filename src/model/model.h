@@ -40,13 +40,24 @@ struct ty_hparams {
   bool tied_output;          /* the output layer reuses token_embd */
 };
 
+#define TY_MODEL_MAX_DEVICES 8
+
 struct ty_model_params {
   int num_ctx;               /* context length in tokens; 0 = 2048 (capped at training length) */
   int num_batch;             /* tokens per forward chunk; 0 = 512 */
-  int num_thread;            /* 0 = all cores */
+  int num_thread;            /* 0 = all cores (each device's thread pool) */
   int kv_type;               /* enum ty_qtype: F16 (default), F32 or Q8_0; -1 = default */
   ty_cancel_fn cancel;
   void *cancel_ud;
+  /* The layer split over CPU devices, as a plan gives it: device d holds
+     layers [layer_end[d - 1], layer_end[d]) (layer_end[-1] = 0, the last
+     entry n_layer); device 0 also holds the token embedding and
+     output_device the output layer (-1: the last layer's device). 0 or 1
+     devices: one. Activations hand over at layer boundaries; each layer's
+     KV cache lives with the layer. */
+  int n_devices;
+  int layer_end[TY_MODEL_MAX_DEVICES];
+  int output_device;
 };
 
 typedef struct ty_model ty_model;
@@ -117,7 +128,9 @@ void ty_model_reset(ty_model *m);          /* forget the context */
    conversation that shares a prefix with the cache evaluates only what is
    new. n outside 0..pos changes nothing. */
 void ty_model_rewind(ty_model *m, int n);
-const struct ty_model_mem *ty_model_mem(const ty_model *m);
+const struct ty_model_mem *ty_model_mem(const ty_model *m);          /* all devices */
+int ty_model_n_devices(const ty_model *m);
+const struct ty_model_mem *ty_model_mem_device(const ty_model *m, int d);  /* NULL out of range */
 
 /* Runs tokens through the model at the current position and appends them to
    the KV cache. Afterwards ty_model_logits holds the logits of the last

@@ -32,34 +32,44 @@ struct ty_weights {
 };
 
 /* Activations for up to n_batch tokens, all f32, row per token; and the cache. */
+/* The activations live per device, indexed by enum ty_state_buf:
+     x, xb, xb2   (n_batch, n_embd)   residual stream, normed input, block output
+     q, att       (n_batch, n_head*head_dim)
+     k, v         (n_batch, n_head_kv*head_dim)
+     hb, hb2      (n_batch, n_ff)
+     logits       (1, n_vocab)        on the output layer's device
+   A device holds what its share needs (data NULL otherwise). */
+struct ty_device {
+  ty_backend_t be;
+  struct ty_view act[TY_STATE_N_ACT];
+  struct ty_model_mem mem;
+};
+
 struct ty_state {
-  struct ty_view x;       /* (n_batch, n_embd) residual stream */
-  struct ty_view xb;      /* (n_batch, n_embd) normed input */
-  struct ty_view xb2;     /* (n_batch, n_embd) block output */
-  struct ty_view q;       /* (n_batch, n_head*head_dim) */
-  struct ty_view k;       /* (n_batch, n_head_kv*head_dim) */
-  struct ty_view v;       /* (n_batch, n_head_kv*v_head_dim) */
-  struct ty_view att;     /* (n_batch, n_head*v_head_dim) */
-  struct ty_view hb, hb2; /* (n_batch, n_ff) */
-  struct ty_view logits;  /* (1, n_vocab) */
-  struct ty_view *kc, *vc;  /* per layer: (n_ctx, n_head_kv*head_dim) in kv_type */
+  struct ty_view *kc, *vc;  /* per layer, on its device: (n_ctx, n_head_kv*head_dim) in kv_type */
   int32_t *pos;           /* (n_batch) host: position of each token */
   float *logits_host;     /* (n_vocab) */
   int n_past;
 };
 
+struct ty_alloc { ty_backend_t be; void *ptr; };
+
 struct ty_model {
   ty_gguf *gguf;
-  ty_backend_t be;
+  ty_backend_t be;          /* dev[0].be: the embedding's device */
+  int n_dev;
+  struct ty_device dev[TY_MODEL_MAX_DEVICES];
+  int *layer_dev;           /* (n_layer) the device of each layer */
+  int out_dev;              /* the device of output_norm and output */
   struct ty_hparams hp;
   struct ty_weights w;
   struct ty_state s;
   int n_ctx, n_batch, kv_type;
   ty_cancel_fn cancel;
   void *cancel_ud;
-  void **allocs;          /* device allocations to free at close */
+  struct ty_alloc *allocs;  /* device allocations to free at close */
   int n_allocs;
-  struct ty_model_mem mem;  /* bytes by category, counted as they are bound or allocated */
+  struct ty_model_mem mem;  /* bytes by category over all devices, counted as they are bound or allocated */
 };
 
 ty_status ty_forward(ty_model *m, const int32_t *tokens, int n, ty_err *err);

@@ -156,6 +156,20 @@ do
   check(#m:logits() == 49152 and m:argmax() >= 0, "logits")
   local samp = tycho.sampler { temperature = 0 }
   check(samp:sample(m) == m:argmax(), "a sampler over a model's logits")
+  -- split over virtual CPU devices: the same greedy text, by layer_split or by a plan
+  local greedy = { temperature = 0, repeat_penalty = 1, num_predict = 12 }
+  local want = m:generate("Why is the sky blue?", greedy).text
+  do
+    local m2 <close> = assert(tycho.load("smollm2", { num_ctx = 256, layer_split = { 7, 19, 30 }, output_device = 0 }))
+    check(m2:generate("Why is the sky blue?", greedy).text == want, "a 3-device split gives the same text")
+    local plan = assert(tycho.plan("smollm2", { num_ctx = 256, devices = "cpu=1G,cpu=30M" }))
+    check(plan.devices[2].n_layers > 0, "the plan offloads layers")
+    local m3 <close> = assert(tycho.load("smollm2", { num_ctx = 256, plan = plan }))
+    check(m3:generate("Why is the sky blue?", greedy).text == want, "a plan's split gives the same text")
+  end
+  checkerr("is not a CPU", tycho.load, "smollm2", { plan = assert(tycho.plan("smollm2", { gpus = "8G" })) })
+  fails("layer split", tycho.load, "smollm2", { layer_split = { 40, 30 } })
+  checkerr("bad option 'layer_split'", tycho.load, "smollm2", { layer_split = { "a" } })
   m:close()
   checkerr("closed model", m.generate, m, "x")
   checkerr("closed model", m.stream, m, "x")
