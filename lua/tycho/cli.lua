@@ -109,7 +109,7 @@ end
 local function mib(b) return string.format("%.1f MiB", b / 1048576) end
 
 
-local function verbose_report(r, load_s, m)
+local function verbose_report(r, load_s, m, planned)
   local mem = m:info().memory
   local w = function(k, v) io.stderr:write(string.format("%-22s%s\n", k .. ":", v)) end
   w("total duration", duration(r.total_duration + (load_s or 0)))
@@ -122,6 +122,12 @@ local function verbose_report(r, load_s, m)
   w("eval rate", string.format("%.2f tokens/s", r.eval_rate))
   w("memory", string.format("%s (weights %s, kv cache %s, compute %s)", mib(mem.total),
     mib(mem.weights), mib(mem.kv), mib(mem.compute + mem.host)))
+  if planned then
+    -- the plan made from the header before loading, against what loading allocated
+    local used = planned.totals.used - planned.totals.overhead
+    w("memory planned", string.format("%s, %s", mib(used), used == mem.total and "as allocated, to the byte"
+      or string.format("allocated %+d bytes more", mem.total - used)))
+  end
 end
 
 
@@ -167,7 +173,7 @@ local function respond(m, input, opts, load_s, name)
   if not r then return nil, msg end
   if r.done_reason ~= "cancelled" or r.text then
     if json and r.text then print(json_report(r, load_s, m, name)) end
-    if opts.verbose and r.text and not json then verbose_report(r, load_s, m) end
+    if opts.verbose and r.text and not json then verbose_report(r, load_s, m, opts.planned) end
   end
   return r
 end
@@ -249,6 +255,10 @@ function cli.run(args)
     num_thread = opts.num_thread, kv_type = opts.kv_type })
   if not m then die("%s", msg) end
   local load_s = tycho.now() - t0
+  if opts.verbose then
+    opts.planned = tycho.plan(path, { num_ctx = m:info().num_ctx, num_batch = opts.num_batch,
+      kv_type = opts.kv_type, devices = "cpu" })
+  end
   if m:warning() and not opts.raw then io.stderr:write("tycho: warning: ", m:warning(), "\n") end
   if not prompt then return chat(m, opts, load_s, name) end
   local r, gerr = respond(m, prompt, opts, load_s, name)

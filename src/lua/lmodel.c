@@ -170,6 +170,22 @@ static int model_piece(lua_State *L) {
 }
 
 
+/* Pushes a table of the bytes in mem: the categories the plan predicts,
+   their total, and what the kv and compute arenas allocated. */
+static void mem_push(lua_State *L, const struct ty_model_mem *mem) {
+  lua_createtable(L, 0, 7);
+#define SETM(name, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, name))
+  SETM("weights", mem->weights);
+  SETM("kv", mem->kv);
+  SETM("compute", mem->compute);
+  SETM("host", mem->host);
+  SETM("total", mem->weights + mem->kv + mem->compute + mem->host);
+  SETM("kv_arena", mem->kv_arena);
+  SETM("compute_arena", mem->compute_arena);
+#undef SETM
+}
+
+
 /* m:info() -> table of hyperparameters and settings */
 static int model_info(lua_State *L) {
   ty_model *m = model_check(L, 1);
@@ -204,14 +220,14 @@ static int model_info(lua_State *L) {
     }
   }
   {
-    const struct ty_model_mem *mem = ty_model_mem(m);
-    lua_createtable(L, 0, 5);                       /* [info, memory] */
-    SETI("weights", (lua_Integer)mem->weights);
-    SETI("kv", (lua_Integer)mem->kv);
-    SETI("compute", (lua_Integer)mem->compute);
-    SETI("host", (lua_Integer)mem->host);
-    SETI("total", (lua_Integer)(mem->weights + mem->kv + mem->compute + mem->host));
+    mem_push(L, ty_model_mem(m));                   /* [info, memory] */
     lua_setfield(L, -2, "memory");                  /* [info] */
+    lua_createtable(L, ty_model_n_devices(m), 0);   /* [info, devices] */
+    for (int d = 0; d < ty_model_n_devices(m); d++) {
+      mem_push(L, ty_model_mem_device(m, d));
+      lua_rawseti(L, -2, d + 1);
+    }
+    lua_setfield(L, -2, "devices");                 /* [info] */
   }
   {
     const struct ty_chat_format *f = ty_gen_format(((lmodel *)lua_touserdata(L, 1))->g);

@@ -298,24 +298,64 @@ ty_status ty_model_state_sizes(const struct ty_hparams *hp, int n_ctx, int n_bat
 
 
 /* Allocates one buffer of the size table and points *v at it. */
-/* Allocates the buffer e describes on device d and counts its bytes in the
-   category at offset `cat` of struct ty_model_mem, for the device and for
-   the model. */
-static ty_status state_view(ty_model *m, int d, struct ty_view *v, const struct ty_state_size *e,
-                            size_t cat, ty_err *err) {
+#define ARENA_ALIGN 64
+
+/* Places the buffer e describes in arena a of device d: while sizing (no
+   base yet) it only counts the aligned bytes; afterwards it points *v into
+   the arena and counts e's exact bytes in the category at offset `cat` of
+   struct ty_model_mem, for the device and for the model. */
+static void state_view(ty_model *m, int d, struct ty_arena *a, struct ty_view *v,
+                       const struct ty_state_size *e, size_t cat) {
+  size_t aligned = (e->bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+  if (a->base == NULL) {
+    a->size += aligned;
+    return;
+  }
+  *v = ty_view_make(a->base + a->used, e->type, e->rows, e->cols, e->bytes / (size_t)e->rows);
+  a->used += aligned;
+  *(size_t *)((char *)&m->mem + cat) += e->bytes;
+  *(size_t *)((char *)&m->dev[d].mem + cat) += e->bytes;
+}
+
+
+/* Allocates arena a on device d (nothing when it is empty). */
+static ty_status arena_alloc(ty_model *m, int d, struct ty_arena *a, ty_err *err) {
   struct ty_alloc *grown;
   void *data;
   ty_status st;
+  if (a->size == 0) return TY_OK;
   grown = realloc(m->allocs, (size_t)(m->n_allocs + 1) * sizeof *grown);
   if (grown == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
   m->allocs = grown;
-  if ((st = ty_backend_alloc(m->dev[d].be, e->bytes, &data, err)) != TY_OK) return st;
+  if ((st = ty_backend_alloc(m->dev[d].be, a->size, &data, err)) != TY_OK) return st;
   m->allocs[m->n_allocs].be = m->dev[d].be;
   m->allocs[m->n_allocs++].ptr = data;
-  *(size_t *)((char *)&m->mem + cat) += e->bytes;
-  *(size_t *)((char *)&m->dev[d].mem + cat) += e->bytes;
-  *v = ty_view_make(data, e->type, e->rows, e->cols, e->bytes / (size_t)e->rows);
+  a->base = data;
   return TY_OK;
+}
+
+
+/* Places the run state on the devices: sizes the arenas on the first call,
+   points the buffers into them on the second. A device holding blocks needs
+   every activation but the logits; one that only receives the embedding or
+   computes the output needs x (and xb for the output norm); the logits live
+   with the output layer; each layer's KV cache lives with the layer. The
+   plan (src/plan) counts exactly these. */
+static void place_state(ty_model *m, const struct ty_state_sizes *sz, const int *held) {
+  size_t compute = offsetof(struct ty_model_mem, compute), kv = offsetof(struct ty_model_mem, kv);
+  for (int d = 0; d < m->n_dev; d++)
+    for (int i = 0; i < TY_STATE_N_ACT; i++) {
+      bool out = d == m->out_dev, need;
+      if (i == TY_STATE_LOGITS) need = out;
+      else if (held[d] > 0) need = true;
+      else need = (i == TY_STATE_X && (d == 0 || out)) || (i == TY_STATE_XB && out);
+      if (need) state_view(m, d, &m->dev[d].compute, &m->dev[d].act[i], &sz->act[i], compute);
+    }
+  for (int l = 0; l < m->hp.n_layer; l++) {
+    struct ty_device *dv = &m->dev[m->layer_dev[l]];
+    state_view(m, m->layer_dev[l], &dv->kv, &m->s.kc[l], &sz->k_cache, kv);
+    state_view(m, m->layer_dev[l], &dv->kv, &m->s.vc[l], &sz->v_cache, kv);
+  }
 }
 
 
@@ -338,26 +378,18 @@ static ty_status alloc_state(ty_model *m, ty_err *err) {
     return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
   m->mem.host = m->dev[0].mem.host = sz.host;
   for (int l = 0; l < hp->n_layer; l++) held[m->layer_dev[l]]++;
-  /* a device holding blocks needs every activation but the logits; one that
-     only receives the embedding or computes the output needs x (and xb for
-     the output norm); the logits live with the output layer. The plan
-     (src/plan) counts exactly these. */
-  for (int d = 0; d < m->n_dev; d++)
-    for (int i = 0; i < TY_STATE_N_ACT; i++) {
-      bool out = d == m->out_dev, need;
-      if (i == TY_STATE_LOGITS) need = out;
-      else if (held[d] > 0) need = true;
-      else need = (i == TY_STATE_X && (d == 0 || out)) || (i == TY_STATE_XB && out);
-      if (need && (st = state_view(m, d, &m->dev[d].act[i], &sz.act[i],
-                                   offsetof(struct ty_model_mem, compute), err)) != TY_OK)
-        return st;
-    }
-  for (int l = 0; l < hp->n_layer; l++) {
-    size_t kv = offsetof(struct ty_model_mem, kv);
-    if ((st = state_view(m, m->layer_dev[l], &s->kc[l], &sz.k_cache, kv, err)) ||
-        (st = state_view(m, m->layer_dev[l], &s->vc[l], &sz.v_cache, kv, err)))
+  /* size every device's arenas, allocate them, then carve the buffers */
+  place_state(m, &sz, held);
+  for (int d = 0; d < m->n_dev; d++) {
+    if ((st = arena_alloc(m, d, &m->dev[d].compute, err)) != TY_OK ||
+        (st = arena_alloc(m, d, &m->dev[d].kv, err)) != TY_OK)
       return st;
+    m->dev[d].mem.compute_arena = m->dev[d].compute.size;
+    m->dev[d].mem.kv_arena = m->dev[d].kv.size;
+    m->mem.compute_arena += m->dev[d].compute.size;
+    m->mem.kv_arena += m->dev[d].kv.size;
   }
+  place_state(m, &sz, held);
   return TY_OK;
 }
 

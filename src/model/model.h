@@ -64,9 +64,14 @@ typedef struct ty_model ty_model;
 
 /* Bytes a loaded model holds, by category. Weights are the tensors the
    forward pass reads (mapped from the file on the CPU); compute is the
-   activation scratch at num_batch; host is the small host-side buffers. */
+   activation scratch at num_batch; host is the small host-side buffers.
+   kv and compute are the buffers' exact bytes, which the plan predicts;
+   kv_arena and compute_arena are what the device allocated for them: one
+   arena per category, each buffer at a 64-byte boundary, so an arena
+   exceeds its buffers by under 64 bytes a buffer. */
 struct ty_model_mem {
   size_t weights, kv, compute, host;
+  size_t kv_arena, compute_arena;
 };
 
 /* Reads hyperparameters from GGUF metadata and the tensor table alone (no

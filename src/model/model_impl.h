@@ -39,9 +39,17 @@ struct ty_weights {
      hb, hb2      (n_batch, n_ff)
      logits       (1, n_vocab)        on the output layer's device
    A device holds what its share needs (data NULL otherwise). */
+/* One allocation that buffers of a category are carved from: sized in a
+   first pass (base NULL), then allocated and handed out in a second. */
+struct ty_arena {
+  char *base;
+  size_t size, used;
+};
+
 struct ty_device {
   ty_backend_t be;
   struct ty_view act[TY_STATE_N_ACT];
+  struct ty_arena kv, compute;
   struct ty_model_mem mem;
 };
 

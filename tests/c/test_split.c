@@ -113,6 +113,12 @@ static void check_plan(const char *path, int num_gpu) {
     for (int d = 0; d < 2; d++) {
       const struct ty_model_mem *mm = ty_model_mem_device(m, d);
       const struct ty_plan_dev *pd = &plan->dev[d];
+      /* each arena holds its buffers at 64-byte boundaries: at most 63 bytes
+         of padding a buffer (2 per layer held for the cache, 10 activations) */
+      CHECK(mm->kv_arena >= mm->kv && mm->kv_arena - mm->kv < 64u * 2u * 30u &&
+            mm->compute_arena >= mm->compute && mm->compute_arena - mm->compute < 64u * 10u,
+            "num_gpu %d device %d: arenas kv %zu for %zu, compute %zu for %zu", num_gpu, d,
+            mm->kv_arena, mm->kv, mm->compute_arena, mm->compute);
       CHECK(mm->weights == pd->weights && mm->kv == pd->kv &&
             mm->compute == pd->compute + pd->logits && mm->host == pd->host,
             "num_gpu %d device %d: allocated weights %zu kv %zu compute %zu host %zu, planned "

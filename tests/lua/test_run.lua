@@ -75,7 +75,8 @@ do
   local args = { "run", "smollm2", question, "--verbose", table.unpack(greedy) }
   local _, err, rc = tycho_cmd(args)
   for _, k in ipairs { "load duration:", "prompt eval count:    36 token(s)", "prompt eval duration:",
-      "prompt eval rate:", "eval count:           48 token(s)", "eval duration:", "eval rate:", "memory:" } do
+      "prompt eval rate:", "eval count:           48 token(s)", "eval duration:", "eval rate:", "memory:",
+      "memory planned:", "as allocated, to the byte" } do
     check(rc == 0 and err:find(k, 1, true), "--verbose prints '" .. k .. "': " .. err)
   end
 end
