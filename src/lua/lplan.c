@@ -224,6 +224,11 @@ static void push_plan(lua_State *L, const struct ty_plan *p, const struct ty_sha
       lua_setfield(L, -2, "kv_type");
     }
     if (p->alt.num_gpu >= 0) set_int(L, "num_gpu", p->alt.num_gpu);
+    if (p->alt.quant != NULL) {
+      lua_pushstring(L, p->alt.quant);
+      lua_setfield(L, -2, "quant");
+      set_int(L, "quant_weights", (lua_Integer)p->alt.quant_weights);
+    }
   }
   lua_setfield(L, -2, "alternatives");              /* [plan] */
 

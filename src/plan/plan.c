@@ -485,8 +485,55 @@ static bool fits_with(struct ctx *c, const struct ty_plan_device *devs, int n,
 }
 
 
+/* Lighter quantizations, heaviest first, with their average bits per
+   weight over a llama-style model (llama.cpp's quantize table, rounded):
+   mixes keep a few tensors heavier, so these are estimates. */
+static const struct { const char *name; double bpw; } quants[] = {
+  { "Q8_0", 8.5 }, { "Q6_K", 6.56 }, { "Q5_K_M", 5.7 }, { "Q4_K_M", 4.85 }, { "Q4_0", 4.55 },
+  { "Q3_K_M", 3.9 }, { "Q2_K", 3.35 },
+};
+
+
+/* The shape of the same model quantized at bpw bits per weight: every
+   tensor's bytes from its parameter count, norms and other small tensors
+   as they are. */
+static void shape_requant(const struct ty_shape *s, double bpw, struct ty_shape *q) {
+  *q = *s;
+  q->weights = 0;
+  for (int l = 0; l < s->hp.n_layer && l < TY_PLAN_MAX_LAYERS; l++) {
+    q->layer_bytes[l] = (uint64_t)((double)s->layer_params[l] * bpw / 8.0);
+    q->weights += q->layer_bytes[l];
+  }
+  q->token_embd = (uint64_t)((double)s->embd_params * bpw / 8.0);
+  if (s->output != 0) q->output = (uint64_t)((double)s->output_params * bpw / 8.0);
+  q->weights += q->token_embd + q->output + q->output_norm + q->other;
+}
+
+
+/* The heaviest lighter quantization that fits with the settings unchanged. */
+static void alt_quant(struct ctx *c, const struct ty_plan_device *devs, int n, struct ty_plan *p) {
+  const struct ty_shape *s = c->shape;
+  double have = s->n_params > 0 ? (double)s->weights * 8.0 / (double)s->n_params : 0;
+  struct ty_shape *q = malloc(sizeof *q);
+  if (q == NULL) return;
+  for (size_t i = 0; i < sizeof quants / sizeof quants[0]; i++) {
+    if (quants[i].bpw >= have * 0.97) continue;          /* not lighter than the file */
+    shape_requant(s, quants[i].bpw, q);
+    c->shape = q;
+    if (fits_with(c, devs, n, &p->settings)) {
+      p->alt.quant = quants[i].name;
+      p->alt.quant_weights = q->weights;
+      break;
+    }
+  }
+  c->shape = s;
+  free(q);
+}
+
+
 /* What would fit instead: the largest num_ctx (binary search; fits shrink
-   as num_ctx grows), a lighter kv_type, the largest num_gpu. */
+   as num_ctx grows), a lighter kv_type, the largest num_gpu, a lighter
+   quantization of the model. */
 static void alternatives(struct ctx *c, const struct ty_plan_device *devs, int n,
                          struct ty_plan *p) {
   static const int lighter[] = { TY_QTYPE_F16, TY_QTYPE_Q8_0, TY_QTYPE_Q4_0 };
@@ -498,6 +545,7 @@ static void alternatives(struct ctx *c, const struct ty_plan_device *devs, int n
   p->alt.kv_type = -1;
   p->alt.num_gpu = -1;
   p->alt.quant = NULL;
+  p->alt.quant_weights = 0;
   t.num_gpu = p->settings.num_gpu;
   t.num_batch = p->settings.num_batch;
   while (hi - lo > 1) {
@@ -524,6 +572,7 @@ static void alternatives(struct ctx *c, const struct ty_plan_device *devs, int n
         break;
       }
     }
+  alt_quant(c, devs, n, p);
 }
 
 

@@ -117,7 +117,9 @@ struct ty_plan_alt {
   int num_ctx;                     /* largest num_ctx that fits with the rest unchanged; 0 = none */
   int kv_type;                     /* a lighter kv_type that fits at num_ctx; -1 = none */
   int num_gpu;                     /* the largest num_gpu that fits; -1 = none */
-  const char *quant;               /* hook: a smaller quantization needs another file's header (NULL) */
+  const char *quant;               /* a lighter quantization of the same model that fits (an
+                                      estimate from its parameter counts; NULL = none) */
+  uint64_t quant_weights;          /* its estimated bytes of weights */
 };
 
 struct ty_plan {

@@ -119,8 +119,13 @@ size_t ty_plan_format(const struct ty_plan *p, const struct ty_shape *shape, cha
     if (p->alt.num_ctx > 0) { put(&o, "%snum_ctx %d", sep, p->alt.num_ctx); sep = " or "; }
     if (p->alt.kv_type >= 0) { put(&o, "%skv_type %s", sep, ty_qtype_get(p->alt.kv_type)->name); sep = " or "; }
     if (p->alt.num_gpu >= 0) { put(&o, "%snum_gpu %d", sep, p->alt.num_gpu); sep = " or "; }
-    if (p->alt.num_ctx <= 0 && p->alt.kv_type < 0 && p->alt.num_gpu < 0)
-      put(&o, " nothing at these devices; a smaller quantization of the model (not planned yet)");
+    if (p->alt.quant != NULL) {
+      put(&o, "%sthe model as %s (about %s of weights)", sep, p->alt.quant,
+          human(a, sizeof a, p->alt.quant_weights));
+      sep = " or ";
+    }
+    if (p->alt.num_ctx <= 0 && p->alt.kv_type < 0 && p->alt.num_gpu < 0 && p->alt.quant == NULL)
+      put(&o, " nothing at these devices, even at the lightest quantization");
     put(&o, "\n");
   }
   return o.len;

@@ -600,8 +600,49 @@ static void test_properties(void) {
 }
 
 
+/* A lighter quantization is offered when the model's weights alone do not
+   fit: its estimate is lighter than the file, and a shape of that size fits
+   where the file does not. SmolLM2 Q4_1 with its Q8_0 embedding averages
+   about 5.7 bits per weight; on 80 MiB only a lighter file can fit. */
+static void test_alt_quant(void) {
+  char buf[4096];
+  const char *path = test_model_path("smollm2.gguf", buf, sizeof buf);
+  struct ty_shape *sh = calloc(1, sizeof *sh);
+  struct ty_plan *p = calloc(1, sizeof *p);
+  struct ty_plan_device dev[1];
+  struct ty_plan_settings set;
+  ty_err err;
+  int n = 0;
+  if (path == NULL || sh == NULL || p == NULL) {
+    CHECK(path != NULL || !test_models_required());
+    free(sh);
+    free(p);
+    return;
+  }
+  CHECK(ty_shape_from_file(path, sh, &err) == TY_OK);
+  CHECK(ty_plan_parse_devices("cpu=80M", dev, 1, &n, &err) == TY_OK);
+  ty_plan_settings_default(&set);
+  set.num_ctx = 256;
+  CHECK(ty_plan_make(sh, dev, n, &set, p, &err) == TY_OK);
+  CHECK(!p->fits);
+  CHECK(p->alt.quant != NULL);
+  if (p->alt.quant != NULL) {
+    CHECK(p->alt.quant_weights < sh->weights);
+    CHECK(p->alt.quant_weights + p->total.kv + p->total.compute + p->total.logits + p->total.host
+          <= (80ull << 20));
+  }
+  /* with room for the file itself nothing lighter is offered */
+  n = 0;
+  CHECK(ty_plan_parse_devices("cpu=4G", dev, 1, &n, &err) == TY_OK);
+  CHECK(ty_plan_make(sh, dev, n, &set, p, &err) == TY_OK && p->fits && p->alt.quant == NULL);
+  free(sh);
+  free(p);
+}
+
+
 int main(void) {
   test_hand();
+  test_alt_quant();
   test_devices();
   test_header_only();
   test_header_corpus();
