@@ -21,7 +21,10 @@ struct stream {
   size_t n_pend, cap_pend;
   char *step;                      /* text made final by the last step */
   size_t n_step, cap_step;
+  char *dec;                       /* a token's decoded characters, reused */
+  size_t cap_dec;
   struct ty_gen_result *r;         /* receives all final text too */
+  size_t cap_text;                 /* r->text's size */
   bool stopped;
 };
 
@@ -164,16 +167,14 @@ static bool grow(char **buf, size_t *cap, size_t need) {
 /* Adds n bytes of final text to this step's text and to the result. */
 static ty_status emit(struct stream *s, const char *text, size_t n, ty_err *err) {
   struct ty_gen_result *r = s->r;
-  char *p;
   if (n == 0) return TY_OK;
   if (!grow(&s->step, &s->cap_step, s->n_step + n + 1))
     return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
   memcpy(s->step + s->n_step, text, n);
   s->n_step += n;
   s->step[s->n_step] = '\0';
-  p = realloc(r->text, r->text_len + n + 1);       /* grows with the length: few, small steps */
-  if (p == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
-  r->text = p;
+  if (!grow(&r->text, &s->cap_text, r->text_len + n + 1))
+    return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
   memcpy(r->text + r->text_len, text, n);
   r->text_len += n;
   r->text[r->text_len] = '\0';
@@ -231,7 +232,7 @@ static ty_status stream_push(struct stream *s, const char *text, size_t n, bool 
 
 /* Decodes one token into the stream. */
 static ty_status stream_token(struct stream *s, const ty_tok *tok, int32_t id, ty_err *err) {
-  char piece[256], *big = NULL, *bytes = piece, *chars;
+  char piece[256], *big = NULL, *bytes = piece;
   size_t n = ty_tok_piece(tok, id, 0, piece, sizeof piece), m;
   ty_status st;
   if (n > sizeof piece) {
@@ -240,14 +241,12 @@ static ty_status stream_token(struct stream *s, const ty_tok *tok, int32_t id, t
     ty_tok_piece(tok, id, 0, big, n);
     bytes = big;
   }
-  chars = malloc(TY_DETOK_OUT_MAX(n));
-  if (chars == NULL) {
+  if (!grow(&s->dec, &s->cap_dec, TY_DETOK_OUT_MAX(n))) {
     free(big);
     return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
   }
-  m = ty_detok_push(&s->detok, bytes, n, chars);
-  st = stream_push(s, chars, m, false, err);
-  free(chars);
+  m = ty_detok_push(&s->detok, bytes, n, s->dec);
+  st = stream_push(s, s->dec, m, false, err);
   free(big);
   return st;
 }
@@ -283,6 +282,7 @@ void ty_gen_end(ty_gen *g) {
   free(u->stops);
   free(u->s.pend);
   free(u->s.step);
+  free(u->s.dec);
   ty_gen_result_clear(&u->r);
   memset(u, 0, sizeof *u);
 }
