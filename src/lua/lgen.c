@@ -154,7 +154,6 @@ static void gen_opts(lua_State *L, int t, struct ty_gen_opts *o, bool *raw, cons
     "presence_penalty", "frequency_penalty", "seed", "num_predict", "stop", "raw", "system",
     "on_token", NULL
   };
-  ty_sampler *probe;
   ty_err err;
   ty_gen_opts_default(o);
   *raw = false;
@@ -201,8 +200,7 @@ static void gen_opts(lua_State *L, int t, struct ty_gen_opts *o, bool *raw, cons
     }
   }
   /* bad settings are misuse: raise now rather than fail later */
-  if (ty_sampler_new(&o->sampling, 1, 0, &probe, &err) != TY_OK) luaL_error(L, "%s", err.msg);
-  ty_sampler_free(probe);
+  if (ty_sampler_params_check(&o->sampling, &err) != TY_OK) luaL_error(L, "%s", err.msg);
 }
 
 

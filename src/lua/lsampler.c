@@ -165,7 +165,6 @@ static int l_sampler(lua_State *L) {
   };
   lsampler *b;
   struct ty_sampler_params p;
-  ty_sampler *probe;
   ty_err err;
   ty_sampler_params_default(&p);
   if (!lua_isnoneornil(L, 1)) {
@@ -174,8 +173,7 @@ static int l_sampler(lua_State *L) {
     ty_lua_sampling_opts(L, 1, &p);
   }
   /* settings are checked now, not at the first sample */
-  if (ty_sampler_new(&p, 1, 0, &probe, &err) != TY_OK) return luaL_error(L, "%s", err.msg);
-  ty_sampler_free(probe);
+  if (ty_sampler_params_check(&p, &err) != TY_OK) return luaL_error(L, "%s", err.msg);
   b = lua_newuserdatauv(L, sizeof *b, 0);           /* [opts, ud] */
   memset(b, 0, sizeof *b);
   b->p = p;

@@ -707,6 +707,15 @@ void ty_sampler_params_default(struct ty_sampler_params *p) {
 
 /* One line per bad parameter, naming it and its allowed range. */
 static ty_status check_params(const struct ty_sampler_params *p, int32_t n_vocab, int32_t n_ctx,
+                              ty_err *err);
+
+
+ty_status ty_sampler_params_check(const struct ty_sampler_params *p, ty_err *err) {
+  return check_params(p, 1, 0, err);
+}
+
+
+static ty_status check_params(const struct ty_sampler_params *p, int32_t n_vocab, int32_t n_ctx,
                               ty_err *err) {
   if (!isfinite(p->temperature))
     return ty_err_set(err, TY_ERR_ARG, "temperature must be a finite number (<= 0 for greedy), got %g",

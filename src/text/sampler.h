@@ -31,6 +31,10 @@ struct ty_sampler_params {
 /* Fills p with Ollama's defaults (above). */
 void ty_sampler_params_default(struct ty_sampler_params *p);
 
+/* TY_OK when every setting is in range, else one line naming the first bad
+   one (ty_sampler_new checks the same). */
+ty_status ty_sampler_params_check(const struct ty_sampler_params *p, ty_err *err);
+
 typedef struct ty_sampler ty_sampler;
 
 /* Makes a sampler for a vocabulary of n_vocab tokens; n_ctx is num_ctx, the
