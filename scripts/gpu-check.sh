@@ -1,37 +1,78 @@
 #!/usr/bin/env bash
-# gpu-check.sh: the one prepared script for the lent GPU machine (no package
-# registry there, so Lua and libcurl are off). Today it proves the engine, its
-# C tests and the benchmark build and pass there, reports the CPU kernel level
-# and the GPU; the CUDA backend's parity and speed checks join it when the
-# backend lands. Output goes to stdout and, when $OUT is set, to $OUT/gpu-check.log.
-#   scripts/gpu-check.sh
+# gpu-check.sh: the one prepared script for the lent GPU machine, which has
+# nvcc, CMake and cuBLAS but no package registry (so Lua and libcurl are off)
+# and no models (so the benchmark writes a synthetic one there). In one call:
+#   1. build the engine with the CUDA backend (sm_90 + PTX)
+#   2. run every C test: the kernel parity checks (test_cuda), the split
+#      checks (test_cuda_split), the block formats (test_cuda_dequant), and
+#      the CPU-side tests
+#   3. benchmark decode and prefill on GPU 0: a llama-8B-shaped Q4_K_M model
+#      and a SmolLM2-135M-shaped Q4_1 one, with and without CUDA graphs, and
+#      the fraction of the bandwidth roofline decode reaches
+#   4. print a short table last
+# Output goes to stdout and, when $OUT is set, to $OUT/gpu-check.log.
+#   scripts/gpu-check.sh [--quick]     (--quick: no 8B benchmark)
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 log=${OUT:-/tmp}/gpu-check.log
 exec > >(tee "$log") 2>&1
+quick=0; [ "${1:-}" = --quick ] && quick=1
+export TMPDIR=${TMPDIR:-/tmp}
+jobs=$(nproc)
+declare -A result
 
 echo "== machine =="
 date -u
-uname -m
 grep -m1 "model name" /proc/cpuinfo
 nproc
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv,noheader
 command -v nvcc >/dev/null && nvcc --version | tail -n 1
 
-echo "== build (TYCHO_LUA=OFF) =="
-cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DTYCHO_LUA=OFF >/dev/null || exit 1
-cmake --build build-gpu -j"$(nproc)" 2>&1 | grep -E "warning|error" || true
-test -x build-gpu/tycho-bench || { echo "build failed"; exit 1; }
+echo "== build (TYCHO_CUDA=ON TYCHO_LUA=OFF TYCHO_CURL=OFF) =="
+t0=$(date +%s)
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DTYCHO_LUA=OFF -DTYCHO_CURL=OFF -DTYCHO_CUDA=ON >/dev/null &&
+  cmake --build build-gpu -j"$jobs" 2>&1 | grep -E "warning|error|Error"
+test -x build-gpu/tycho-bench && result[build]="ok ($(( $(date +%s) - t0 )) s)" || { echo "build failed"; result[build]=FAILED; }
 
-echo "== tests =="
-ctest --test-dir build-gpu --output-on-failure -j"$(nproc)"
-status=$?
+if [ "${result[build]}" != FAILED ]; then
+  echo "== kernel parity (test_cuda) =="
+  build-gpu/tests/test_cuda && result[kernels]=ok || result[kernels]=FAILED
+  echo "== split (test_cuda_split) =="
+  build-gpu/tests/test_cuda_split && result[split]=ok || result[split]=FAILED
+  echo "== all C tests =="
+  ctest --test-dir build-gpu --output-on-failure -j"$jobs" -E "test_cuda$|test_cuda_split" &&
+    result[ctest]=ok || result[ctest]=FAILED
 
-echo "== kernel levels =="
-for level in scalar avx2 ""; do
-  TYCHO_SIMD=$level build-gpu/tests/test_tensor >/dev/null 2>&1 && r=ok || r=FAILED
-  echo "test_tensor with TYCHO_SIMD=${level:-auto}: $r"
+  bench() {   # name model args...
+    local name=$1 model=$2; shift 2
+    echo "-- $name: tycho-bench $model $*"
+    build-gpu/tycho-bench "$model" --gpu 0 --repeats 3 "$@" | tee "$TMPDIR/bench-$name.json"
+  }
+  field() { sed -n "s/.*\"phase\":\"$2\".*\"$3\":\([0-9.]*\).*/\1/p" "$TMPDIR/bench-$1.json" | head -n 1; }
+
+  echo "== benchmark =="
+  bench smollm2 synth:smollm2:135M:Q4_1 --pp 512 --tg 128
+  TYCHO_CUDA_GRAPHS=0 bench smollm2-nograph synth:smollm2:135M:Q4_1 --pp 0 --tg 128
+  if [ $quick = 0 ]; then
+    bench llama8b synth:llama:8B:Q4_K_M --pp 512 --tg 128
+    TYCHO_CUDA_GRAPHS=0 bench llama8b-nograph synth:llama:8B:Q4_K_M --pp 0 --tg 128
+  fi
+fi
+
+echo
+echo "== summary =="
+printf "%-28s %s\n" build "${result[build]}" kernels "${result[kernels]:-not run}" \
+  split "${result[split]:-not run}" "other C tests" "${result[ctest]:-not run}"
+for n in smollm2 llama8b; do
+  [ -s "$TMPDIR/bench-$n.json" ] || continue
+  printf "%-28s pp512 %s t/s, tg128 %s t/s (%s without graphs), %s of roofline (copy %s GB/s)\n" \
+    "$n" "$(field $n pp tps_median)" "$(field $n tg tps_median)" \
+    "$(field $n-nograph tg tps_median)" "$(field $n roofline tg_fraction)" \
+    "$(field $n roofline copy_gbps)"
 done
-exit $status
+case "${result[build]}${result[kernels]:-}${result[split]:-}${result[ctest]:-}" in
+  *FAILED*) exit 1 ;;
+esac
+exit 0

@@ -37,6 +37,8 @@ run options (Ollama's PARAMETER names; --name value or --name=value):
   --seed N                 same seed and settings, same text (default: random)
   --stop TEXT              stop before TEXT (repeatable; default: the template's)
   --kv-type T              f16 (default), f32 or q8_0
+  --num-gpu N|auto         layers on the GPUs (Ollama's num_gpu; default auto: all that fit)
+  --devices LIST           where to run: cpu, cuda:0, cuda:0=30G,cuda:0=30G (virtual GPUs), ...
   --system TEXT            a system message
   --raw                    send the prompt as it is, without the chat template
   --format json            print one JSON object per response
@@ -76,6 +78,7 @@ local flags = {
   ["frequency-penalty"] = { "frequency_penalty", "num" },
   ["seed"] = { "seed", "int" }, ["stop"] = { "stop", "list" },
   ["kv-type"] = { "kv_type", "str" }, ["system"] = { "system", "str" },
+  ["num-gpu"] = { "num_gpu", "str" }, ["devices"] = { "devices", "str" },
   ["format"] = { "format", "str" },
   ["raw"] = { "raw", "bool" }, ["verbose"] = { "verbose", "bool" }, ["v"] = { "verbose", "bool" },
   ["pieces"] = { "pieces", "bool" }, ["special"] = { "special", "bool" },
@@ -127,6 +130,17 @@ local function verbose_report(r, load_s, m, planned)
     local used = planned.totals.used - planned.totals.overhead
     w("memory planned", string.format("%s, %s", mib(used), used == mem.total and "as allocated, to the byte"
       or string.format("allocated %+d bytes more", mem.total - used)))
+    local devices = m:info().devices
+    for i, d in ipairs(#devices > 1 and devices or {}) do
+      local p = planned.devices[i]
+      local line = string.format("planned %s, allocated %s", mib(p.used - p.overhead), mib(d.total))
+      if d.measured then
+        -- what the GPU's driver saw go: tycho's arenas plus context and libraries
+        line = line .. string.format("; the GPU lost %s, %s of it outside tycho's arenas (reserve %s)",
+          mib(d.measured), mib(d.overhead), mib(p.reserve))
+      end
+      w("  " .. d.device, line)
+    end
   end
 end
 
@@ -242,6 +256,25 @@ local function chat(m, opts, load_s, name)
 end
 
 
+-- Where the layers go: with GPUs (or --devices / --num-gpu) the plan places
+-- them, and a configuration that does not fit is refused before loading,
+-- with the plan's table; on a CPU-only machine the model loads as it is.
+local function placement(path, opts)
+  local gpus = false
+  for _, d in ipairs(tycho.devices()) do gpus = gpus or d.kind == "cuda" end
+  if not (gpus or opts.devices or opts.num_gpu) then return nil end
+  local num_gpu = opts.num_gpu
+  if num_gpu and num_gpu ~= "auto" then
+    num_gpu = math.tointeger(tonumber(num_gpu)) or die("run: --num-gpu takes a count or auto")
+  end
+  local ok, plan = pcall(tycho.plan, path, { num_ctx = opts.num_ctx, num_batch = opts.num_batch,
+    kv_type = opts.kv_type, num_gpu = num_gpu, devices = opts.devices })
+  if not ok then die("%s", plan) end
+  if not plan.fits then die("%s does not fit these devices:\n%s", path, tostring(plan)) end
+  return plan
+end
+
+
 function cli.run(args)
   local opts, rest = cli.parse(args)
   local name = rest[1] or die("run: which model? (tycho run MODEL [PROMPT])")
@@ -251,13 +284,14 @@ function cli.run(args)
   local path, err = cli.resolve(name)
   if not path then die("%s", err) end
   local t0 = tycho.now()
+  local plan = placement(path, opts)
   local m <close>, msg = tycho.load(path, { num_ctx = opts.num_ctx, num_batch = opts.num_batch,
-    num_thread = opts.num_thread, kv_type = opts.kv_type })
+    num_thread = opts.num_thread, kv_type = opts.kv_type, plan = plan })
   if not m then die("%s", msg) end
   local load_s = tycho.now() - t0
   if opts.verbose then
-    opts.planned = tycho.plan(path, { num_ctx = m:info().num_ctx, num_batch = opts.num_batch,
-      kv_type = opts.kv_type, devices = "cpu" })
+    opts.planned = plan or tycho.plan(path, { num_ctx = m:info().num_ctx,
+      num_batch = opts.num_batch, kv_type = opts.kv_type, devices = "cpu" })
   end
   if m:warning() and not opts.raw then io.stderr:write("tycho: warning: ", m:warning(), "\n") end
   if not prompt then return chat(m, opts, load_s, name) end

@@ -4,6 +4,7 @@
 #include "backend.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 
 void ty_backend_close(ty_backend_t b) {
@@ -56,4 +57,29 @@ ty_status ty_backend_run(ty_backend_t b, const struct ty_op *op, ty_err *err) {
     return ty_err_set(err, TY_ERR_UNSUPPORTED, "%s backend: op %d not supported for these types",
                       b->i->name, (int)op->kind);
   return b->i->run(b->ctx, op, err);
+}
+
+
+/* Batches larger than this go through cuBLAS on a GPU (kernels.h's
+   TYK_MATVEC_MAX_TOK; the CUDA backend checks they agree). */
+#define GPU_MATVEC_MAX_TOK 8
+
+static size_t round256(size_t n) { return (n + 255) & ~(size_t)255; }
+
+
+void ty_gpu_scratch_size(int n_batch, int n_ctx, int n_head, int head_dim, int64_t max_weight,
+                         int64_t max_cols, struct ty_gpu_scratch *out) {
+  int64_t splits = ((int64_t)n_ctx + TY_GPU_ATTN_CHUNK - 1) / TY_GPU_ATTN_CHUNK;
+  bool blas = n_batch > GPU_MATVEC_MAX_TOK;
+  if (splits > TY_GPU_ATTN_MAX_SPLIT) splits = TY_GPU_ATTN_MAX_SPLIT;
+  memset(out, 0, sizeof *out);
+  out->attn_slots = (int64_t)n_head * (splits > n_batch ? splits : n_batch);
+  out->stage_ints = n_batch > 512 ? n_batch : 512;   /* positions, ids, rope factors */
+  out->wdq = blas ? (size_t)max_weight * 2 : 0;
+  out->x16 = blas ? (size_t)n_batch * (size_t)max_cols * 2 : 0;
+  out->attn = (size_t)out->attn_slots * (size_t)(head_dim + 2) * sizeof(float);
+  out->blas = blas ? TY_GPU_BLAS_WORKSPACE : 0;
+  out->stage = (size_t)TY_GPU_STAGE_SLOTS * (size_t)out->stage_ints * sizeof(int32_t);
+  out->total = round256(out->wdq) + round256(out->x16) + round256(out->attn) +
+               round256(out->blas) + round256(out->stage);
 }

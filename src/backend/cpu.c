@@ -436,7 +436,7 @@ static void cpu_close(void *ctx) {
 
 static const struct ty_backend_i cpu_i = {
   "cpu", cpu_alloc, cpu_free, cpu_weights, NULL, cpu_copy, cpu_copy,
-  cpu_supports, cpu_run, cpu_close
+  cpu_supports, cpu_run, cpu_close, NULL, NULL
 };
 
 

@@ -12,6 +12,7 @@
 #endif
 
 #include "device.h"
+#include "backend.h"
 
 
 const char *ty_dev_kind_name(int kind) {
@@ -126,6 +127,15 @@ ty_status ty_device_list(struct ty_device_info *out, int max, int *n, ty_err *er
   if (max > 0) {
     cpu_fill(&out[0], "/proc/cpuinfo", "/proc/meminfo");
     *n = 1;
+  }
+  /* then the GPUs, in CUDA's order; one that cannot be queried is left out */
+  for (int i = 0, count = ty_cuda_device_count(); i < count && *n < max; i++) {
+    struct ty_device_info *d = &out[*n];
+    memset(d, 0, sizeof *d);
+    d->kind = TY_DEV_CUDA;
+    d->index = i;
+    if (ty_cuda_device_info(i, d->name, sizeof d->name, &d->free, &d->total, NULL) == TY_OK)
+      (*n)++;
   }
   ty_err_clear(err);
   return TY_OK;

@@ -1,7 +1,7 @@
 /*
  * device.h: the machine's compute devices and their memory, the list the
- * planner splits a model over. Today the CPU only; the CUDA backend appends
- * its GPUs here (kind TY_DEV_CUDA) when it lands.
+ * planner splits a model over: the CPU, then every GPU CUDA sees (none in a
+ * build without CUDA).
  */
 #ifndef TY_DEVICE_H
 #define TY_DEVICE_H

@@ -11,6 +11,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "backend/device.h"
 #include "gen/gen.h"
 #include "model/model.h"
 #include "tensor/tensor.h"
@@ -182,6 +183,11 @@ static void mem_push(lua_State *L, const struct ty_model_mem *mem) {
   SETM("total", mem->weights + mem->kv + mem->compute + mem->host);
   SETM("kv_arena", mem->kv_arena);
   SETM("compute_arena", mem->compute_arena);
+  SETM("weights_arena", mem->weights_arena);
+  if (mem->measured > 0) {
+    SETM("measured", mem->measured);
+    SETM("overhead", mem->overhead);
+  }
 #undef SETM
 }
 
@@ -224,7 +230,13 @@ static int model_info(lua_State *L) {
     lua_setfield(L, -2, "memory");                  /* [info] */
     lua_createtable(L, ty_model_n_devices(m), 0);   /* [info, devices] */
     for (int d = 0; d < ty_model_n_devices(m); d++) {
+      int index, kind = ty_model_device_kind(m, d, &index);
       mem_push(L, ty_model_mem_device(m, d));
+      if (kind == TY_DEV_CUDA)
+        lua_pushfstring(L, "cuda:%d", index);
+      else
+        lua_pushstring(L, "cpu");
+      lua_setfield(L, -2, "device");
       lua_rawseti(L, -2, d + 1);
     }
     lua_setfield(L, -2, "devices");                 /* [info] */
@@ -323,7 +335,7 @@ static int opt_int(lua_State *L, int t, const char *name, int def) {
 
 /* Reads the layer split from options at t: layer_split = {end, ...} (the
    layer each device's share ends before) with output_device (0-based), or
-   plan = a tycho.plan result over CPU devices, whose shares it takes. */
+   plan = a tycho.plan result, whose devices (CPU or CUDA) and shares it takes. */
 static void split_opts(lua_State *L, int t, struct ty_model_params *p) {
   int n = 0;
   if (lua_getfield(L, t, "plan") != LUA_TNIL) {                   /* [.., plan] */
@@ -336,9 +348,13 @@ static void split_opts(lua_State *L, int t, struct ty_model_params *p) {
       if (n == TY_MODEL_MAX_DEVICES)
         luaL_error(L, "bad option 'plan': at most %d devices", TY_MODEL_MAX_DEVICES);
       lua_getfield(L, -1, "kind");
-      if (strcmp(luaL_optstring(L, -1, "?"), "cpu") != 0)
-        luaL_error(L, "bad option 'plan': device %d is not a CPU; running on GPUs needs the CUDA "
-                   "backend", (int)i);
+      const char *kind = luaL_optstring(L, -1, "?");
+      if (strcmp(kind, "cpu") != 0 && strcmp(kind, "cuda") != 0)
+        luaL_error(L, "bad option 'plan': device %d has kind '%s' (cpu or cuda)", (int)i, kind);
+      p->device_kind[n] = strcmp(kind, "cuda") == 0 ? TY_DEV_CUDA : TY_DEV_CPU;
+      lua_getfield(L, -2, "index");
+      p->device_index[n] = (int)luaL_optinteger(L, -1, 0);
+      lua_pop(L, 1);
       lua_getfield(L, -2, "n_layers");
       lua_getfield(L, -3, "last_layer");
       lua_getfield(L, -4, "output_layer");                       /* [.., d, kind, nl, last, out] */

@@ -9,6 +9,7 @@
 #include <lauxlib.h>
 
 #include "ltycho.h"
+#include "backend/backend.h"
 #include "plan/plan.h"
 #include "store/store.h"
 #include "tensor/tensor.h"
@@ -119,6 +120,15 @@ static void read_opts(lua_State *L, int t, struct ty_plan_settings *s,
       luaL_error(L, "%s", err.msg);
   }
   lua_pop(L, 1);
+  /* none given: this machine's, the CPU and every GPU with what it has free */
+  for (int g = 0, count = *n == 0 ? ty_cuda_device_count() : 0; g < count; g++) {
+    char name[16];
+    if (g == 0 && ty_plan_parse_devices("cpu", devs, TY_PLAN_MAX_DEV, n, &err) != TY_OK)
+      luaL_error(L, "%s", err.msg);
+    snprintf(name, sizeof name, "cuda:%d", g);
+    if (ty_plan_parse_devices(name, devs, TY_PLAN_MAX_DEV, n, &err) != TY_OK)
+      luaL_error(L, "%s", err.msg);
+  }
 }
 
 

@@ -46,12 +46,15 @@ static ty_status op_binary(ty_backend_t be, enum ty_op_kind kind, struct ty_view
 
 
 /* Hands the residual stream (n rows of x) from device `from` to device
-   `to` at a layer boundary. CPU devices share the address space, so the
-   copy goes straight into the next device's buffer; a GPU needs staging or
-   a peer copy here, which comes with the CUDA backend. */
+   `to` at a layer boundary: from the CPU by the receiver's set (a plain copy
+   between CPUs), from a GPU by its get, which writes host memory or, through
+   unified addressing, another GPU's, and returns when the copy is done. */
 static ty_status handover(ty_model *m, int from, int to, int n, ty_err *err) {
   struct ty_view src = m->dev[from].act[TY_STATE_X], dst = m->dev[to].act[TY_STATE_X];
-  return ty_backend_get(m->dev[from].be, dst.data, src.data, (size_t)n * src.stride, err);
+  size_t size = (size_t)n * src.stride;
+  if (m->dev[from].kind == TY_DEV_CPU)
+    return ty_backend_set(m->dev[to].be, dst.data, src.data, size, err);
+  return ty_backend_get(m->dev[from].be, dst.data, src.data, size, err);
 }
 
 

@@ -159,9 +159,13 @@ ty_status ty_hparams_read(const ty_gguf *g, struct ty_hparams *hp, ty_err *err) 
    weights
    ================================================================ */
 
+/* Tensors in a GPU's weights arena start at this boundary. */
+#define WEIGHT_ALIGN 256
+
 /* Finds `name`, checks it is (rows, cols) of a type tycho can use for
    `matmul`, makes it resident on device d, and fills *v. Absent optional
-   tensors leave v->data NULL. */
+   tensors leave v->data NULL. While m->sizing, it only checks and counts
+   the bytes a GPU's weights arena needs. */
 static ty_status bind(ty_model *m, int d, struct ty_view *v, const char *name, int64_t cols,
                       int64_t rows, bool required, bool matmul, ty_err *err) {
   const struct ty_gguf_tensor *t = ty_gguf_tensor_find(m->gguf, name);
@@ -182,8 +186,22 @@ static ty_status bind(ty_model *m, int d, struct ty_view *v, const char *name, i
   if (tr == NULL || (matmul && tr->vec_dot == NULL) || (!matmul && t->type != TY_QTYPE_F32))
     return ty_err_set(err, TY_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which tycho cannot "
                       "use there", path, name, tr != NULL ? tr->name : "unknown");
-  if ((st = ty_backend_weights(m->dev[d].be, t->data, t->nbytes, &data, err)) != TY_OK)
+  if (m->dev[d].be->i->weights == NULL) {
+    /* a device with memory of its own: sized on the first pass, copied on the second */
+    struct ty_arena *a = &m->dev[d].wts;
+    size_t aligned = (t->nbytes + WEIGHT_ALIGN - 1) & ~(size_t)(WEIGHT_ALIGN - 1);
+    if (a->base == NULL) {
+      a->size += aligned;
+      return TY_OK;
+    }
+    data = a->base + a->used;
+    a->used += aligned;
+    if ((st = ty_backend_set(m->dev[d].be, data, t->data, t->nbytes, err)) != TY_OK) return st;
+  } else if (m->sizing) {
+    return TY_OK;
+  } else if ((st = ty_backend_weights(m->dev[d].be, t->data, t->nbytes, &data, err)) != TY_OK) {
     return st;
+  }
   m->mem.weights += t->nbytes;
   m->dev[d].mem.weights += t->nbytes;
   *v = ty_view_make(data, t->type, rows, cols, ty_qtype_row_size(t->type, cols));
@@ -198,8 +216,6 @@ static ty_status bind_weights(ty_model *m, ty_err *err) {
   int64_t qd = (int64_t)hp->n_head * hp->head_dim, kd = (int64_t)hp->n_head_kv * hp->head_dim;
   ty_status st;
 
-  w->layers = calloc((size_t)hp->n_layer, sizeof *w->layers);
-  if (w->layers == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
   int od = m->out_dev;
   if ((st = bind(m, 0, &w->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true, true, err)) ||
       (st = bind(m, od, &w->output_norm, "output_norm.weight", hp->n_embd, 1, true, false, err)) ||
@@ -256,6 +272,17 @@ static int size_entry(struct ty_state_size *e, const char *name, int type, int64
 }
 
 
+/* The scratch of a GPU holding layers: the largest layer weight is
+   n_embd x max(q width, n_ff) (wq, wo, gate, up, down); the output layer
+   only ever multiplies one token, without cuBLAS. */
+static void gpu_scratch(const struct ty_hparams *hp, int n_batch, int n_ctx,
+                        struct ty_gpu_scratch *g) {
+  int64_t qd = (int64_t)hp->n_head * hp->head_dim, wide = qd > hp->n_ff ? qd : hp->n_ff;
+  ty_gpu_scratch_size(n_batch, n_ctx, hp->n_head, hp->head_dim, (int64_t)hp->n_embd * wide,
+                      wide > hp->n_embd ? wide : hp->n_embd, g);
+}
+
+
 ty_status ty_model_state_sizes(const struct ty_hparams *hp, int n_ctx, int n_batch, int kv_type,
                                struct ty_state_sizes *out, ty_err *err) {
   static const char *const names[TY_STATE_N_ACT] = {
@@ -293,6 +320,11 @@ ty_status ty_model_state_sizes(const struct ty_hparams *hp, int n_ctx, int n_bat
   out->kv_layer = out->k_cache.bytes + out->v_cache.bytes;
   out->kv = out->kv_layer * (size_t)hp->n_layer;
   out->host = (size_t)out->n_batch * sizeof(int32_t) + (size_t)hp->n_vocab * sizeof(float);
+  {
+    struct ty_gpu_scratch g;
+    gpu_scratch(hp, out->n_batch, out->n_ctx, &g);
+    out->gpu_scratch = g.total;
+  }
   return TY_OK;
 }
 
@@ -356,6 +388,13 @@ static void place_state(ty_model *m, const struct ty_state_sizes *sz, const int 
     state_view(m, m->layer_dev[l], &dv->kv, &m->s.kc[l], &sz->k_cache, kv);
     state_view(m, m->layer_dev[l], &dv->kv, &m->s.vc[l], &sz->v_cache, kv);
   }
+  /* a GPU holding layers: its backend's work memory, after the activations */
+  for (int d = 0; d < m->n_dev; d++)
+    if (held[d] > 0 && m->dev[d].be->i->scratch != NULL) {
+      struct ty_state_size e = { "gpu_scratch", TY_QTYPE_F32, 1, 0, sz->gpu_scratch };
+      e.cols = (int64_t)(sz->gpu_scratch / sizeof(float));
+      state_view(m, d, &m->dev[d].compute, &m->dev[d].scratch, &e, compute);
+    }
 }
 
 
@@ -390,6 +429,13 @@ static ty_status alloc_state(ty_model *m, ty_err *err) {
     m->mem.kv_arena += m->dev[d].kv.size;
   }
   place_state(m, &sz, held);
+  for (int d = 0; d < m->n_dev; d++)
+    if (m->dev[d].scratch.data != NULL) {
+      struct ty_gpu_scratch g;
+      gpu_scratch(hp, sz.n_batch, sz.n_ctx, &g);
+      if ((st = m->dev[d].be->i->scratch(m->dev[d].be->ctx, m->dev[d].scratch.data, &g, err)))
+        return st;
+    }
   return TY_OK;
 }
 
@@ -419,6 +465,79 @@ static ty_status read_split(ty_model *m, const struct ty_model_params *p, const 
     return ty_err_set(err, TY_ERR_ARG, "%s: output_device %d, but there are %d devices", path,
                       m->out_dev, n);
   return TY_OK;
+}
+
+
+/* Opens each device's backend. A GPU's free memory is read before the
+   first backend on it opens, so measure() sees what the whole load took. */
+static ty_status open_devices(ty_model *m, const struct ty_model_params *p, const char *path,
+                              ty_err *err) {
+  ty_status st;
+  for (int d = 0; d < m->n_dev; d++) {
+    struct ty_device *dv = &m->dev[d];
+    dv->kind = p->device_kind[d];
+    dv->index = p->device_index[d];
+    if (dv->kind == TY_DEV_CPU) {
+      st = ty_backend_cpu_open(p->num_thread, &dv->be, err);
+    } else if (dv->kind == TY_DEV_CUDA) {
+      if (d == 0)
+        return ty_err_set(err, TY_ERR_ARG, "%s: device 0 holds the input and must be the CPU; "
+                          "list the GPUs after it", path);
+      bool seen = false;
+      for (int e = 1; e < d; e++) seen |= m->dev[e].kind == TY_DEV_CUDA && m->dev[e].index == dv->index;
+      if (!seen &&
+          (st = ty_cuda_device_info(dv->index, NULL, 0, &dv->free_before, NULL, err)) != TY_OK)
+        return st;
+      st = ty_backend_cuda_open(dv->index, &dv->be, err);
+    } else {
+      return ty_err_set(err, TY_ERR_ARG, "%s: device %d has unknown kind %d", path, d, dv->kind);
+    }
+    if (st != TY_OK) return st;
+  }
+  m->be = m->dev[0].be;
+  return TY_OK;
+}
+
+
+/* Binds the weights in two passes: the first sizes each GPU's weights
+   arena, the second copies into it (the CPU reads the mapping in place). */
+static ty_status load_weights(ty_model *m, ty_err *err) {
+  ty_status st;
+  m->w.layers = calloc((size_t)m->hp.n_layer, sizeof *m->w.layers);
+  if (m->w.layers == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
+  m->sizing = true;
+  if ((st = bind_weights(m, err)) != TY_OK) return st;
+  m->sizing = false;
+  for (int d = 0; d < m->n_dev; d++) {
+    if ((st = arena_alloc(m, d, &m->dev[d].wts, err)) != TY_OK) return st;
+    m->dev[d].mem.weights_arena = m->dev[d].wts.size;
+    m->mem.weights_arena += m->dev[d].wts.size;
+  }
+  memset(m->w.layers, 0, (size_t)m->hp.n_layer * sizeof *m->w.layers);
+  return bind_weights(m, err);
+}
+
+
+/* For each GPU, the fall of its free memory since before its first backend
+   opened, credited to its first device with the overhead: what tycho did
+   not allocate itself (driver context, cuBLAS, kernels' modules). */
+static void measure(ty_model *m) {
+  for (int d = 1; d < m->n_dev; d++) {
+    struct ty_device *dv = &m->dev[d];
+    uint64_t free_now, allocated = 0;
+    ty_err e;
+    if (dv->kind != TY_DEV_CUDA || dv->free_before == 0 || dv->be->i->mem_info == NULL ||
+        dv->be->i->mem_info(dv->be->ctx, &free_now, NULL, &e) != TY_OK)
+      continue;
+    for (int o = d; o < m->n_dev; o++)
+      if (m->dev[o].kind == TY_DEV_CUDA && m->dev[o].index == dv->index)
+        allocated += m->dev[o].mem.weights_arena + m->dev[o].mem.kv_arena +
+                     m->dev[o].mem.compute_arena;
+    dv->mem.measured = dv->free_before > free_now ? dv->free_before - free_now : 0;
+    dv->mem.overhead = dv->mem.measured > allocated ? dv->mem.measured - allocated : 0;
+    m->mem.measured += dv->mem.measured;
+    m->mem.overhead += dv->mem.overhead;
+  }
 }
 
 
@@ -468,11 +587,10 @@ ty_status ty_model_open(const char *path, const struct ty_model_params *p, ty_mo
     goto fail;
   }
   if ((st = read_split(m, p, path, err)) != TY_OK) goto fail;
-  for (int d = 0; d < m->n_dev; d++)
-    if ((st = ty_backend_cpu_open(p->num_thread, &m->dev[d].be, err)) != TY_OK) goto fail;
-  m->be = m->dev[0].be;
-  if ((st = bind_weights(m, err)) != TY_OK) goto fail;
+  if ((st = open_devices(m, p, path, err)) != TY_OK) goto fail;
+  if ((st = load_weights(m, err)) != TY_OK) goto fail;
   if ((st = alloc_state(m, err)) != TY_OK) goto fail;
+  measure(m);
   *out = m;
   return TY_OK;
 fail:
@@ -510,6 +628,13 @@ int ty_model_n_devices(const ty_model *m) { return m->n_dev; }
 
 const struct ty_model_mem *ty_model_mem_device(const ty_model *m, int d) {
   return d >= 0 && d < m->n_dev ? &m->dev[d].mem : NULL;
+}
+
+
+int ty_model_device_kind(const ty_model *m, int d, int *index) {
+  if (d < 0 || d >= m->n_dev) return -1;
+  if (index != NULL) *index = m->dev[d].index;
+  return m->dev[d].kind;
 }
 
 

@@ -58,6 +58,10 @@ struct ty_model_params {
   int n_devices;
   int layer_end[TY_MODEL_MAX_DEVICES];
   int output_device;
+  /* The backend of each device: TY_DEV_CPU (default) or TY_DEV_CUDA with
+     the GPU's index. Device 0 holds the input and must be the CPU. */
+  int device_kind[TY_MODEL_MAX_DEVICES];
+  int device_index[TY_MODEL_MAX_DEVICES];
 };
 
 typedef struct ty_model ty_model;
@@ -72,6 +76,12 @@ typedef struct ty_model ty_model;
 struct ty_model_mem {
   size_t weights, kv, compute, host;
   size_t kv_arena, compute_arena;
+  size_t weights_arena;      /* a GPU's copy of its weights: one arena, tensors at 256 bytes */
+  /* A GPU's own view: how far its free memory fell from before its backend
+     opened to after the model loaded (cudaMemGetInfo), and that less what
+     tycho allocated: the driver context and library overhead the plan's
+     reserve stands for. 0 on the CPU. */
+  uint64_t measured, overhead;
 };
 
 /* Reads hyperparameters from GGUF metadata and the tensor table alone (no
@@ -103,6 +113,7 @@ struct ty_state_sizes {
   size_t kv_layer;           /* k_cache + v_cache: one layer, one sequence */
   size_t kv;                 /* n_layer x kv_layer */
   size_t host;               /* host side: positions (n_batch int32) and logits (n_vocab f32) */
+  size_t gpu_scratch;        /* a GPU holding layers: its backend's work memory (ty_gpu_scratch_size) */
 };
 
 /* Fills *out for hp at n_ctx, n_batch (0 = defaults 2048, 512; n_batch is
@@ -136,6 +147,8 @@ void ty_model_rewind(ty_model *m, int n);
 const struct ty_model_mem *ty_model_mem(const ty_model *m);          /* all devices */
 int ty_model_n_devices(const ty_model *m);
 const struct ty_model_mem *ty_model_mem_device(const ty_model *m, int d);  /* NULL out of range */
+/* Device d's kind (enum ty_dev_kind; -1 out of range) and GPU index. */
+int ty_model_device_kind(const ty_model *m, int d, int *index);
 
 /* Runs tokens through the model at the current position and appends them to
    the KV cache. Afterwards ty_model_logits holds the logits of the last

@@ -7,6 +7,7 @@
 
 #include "model.h"
 #include "../backend/backend.h"
+#include "../backend/device.h"
 
 /* A weight is a view whose data the backend made resident; absent = NULL data. */
 struct ty_layer_weights {
@@ -48,8 +49,12 @@ struct ty_arena {
 
 struct ty_device {
   ty_backend_t be;
+  int kind, index;          /* enum ty_dev_kind and the GPU's number */
   struct ty_view act[TY_STATE_N_ACT];
+  struct ty_view scratch;   /* a GPU holding layers: its backend's work memory */
   struct ty_arena kv, compute;
+  struct ty_arena wts;      /* a GPU: its copy of the weights it holds */
+  uint64_t free_before;     /* a GPU: free bytes before its backend opened */
   struct ty_model_mem mem;
 };
 
@@ -73,6 +78,7 @@ struct ty_model {
   struct ty_weights w;
   struct ty_state s;
   int n_ctx, n_batch, kv_type;
+  bool sizing;              /* bind_weights' first pass: count a GPU's weight bytes */
   ty_cancel_fn cancel;
   void *cancel_ud;
   struct ty_alloc *allocs;  /* device allocations to free at close */

@@ -5,6 +5,8 @@
  * table (ty_model_state_sizes), the one model.c allocates from.
  */
 #include "plan.h"
+#include "../backend/backend.h"
+#include "../backend/device.h"
 #include "../tensor/tensor.h"
 
 #include <ctype.h>
@@ -159,10 +161,15 @@ static ty_status parse_device(const char *e, struct ty_plan_device *d, ty_err *e
     return ty_err_set(err, TY_ERR_ARG, "devices: unknown device '%s' in '%s' (cpu, cpu=SIZE or "
                       "cuda:N=SIZE)", kind, e);
   }
+  if (eq == NULL && d->kind == TY_PLAN_DEV_CUDA) {
+    /* a real GPU: what it has free now (a virtual one gives its size) */
+    ty_err e2;
+    if (ty_cuda_device_info(d->index, NULL, 0, &d->total, NULL, &e2) != TY_OK)
+      return ty_err_set(err, TY_ERR_ARG, "devices: %s; give '%s' a size (%s=24G) to plan for a "
+                        "GPU this machine does not have", e2.msg, e, d->name);
+    return TY_OK;
+  }
   if (eq == NULL) {
-    if (d->kind == TY_PLAN_DEV_CUDA)
-      return ty_err_set(err, TY_ERR_ARG, "devices: '%s' needs a size (%s=24G) until the cuda "
-                        "backend reports memory", e, d->name);
     d->total = ty_plan_host_ram();
     return TY_OK;
   }
@@ -270,8 +277,8 @@ static void dev_cost(const struct ctx *c, struct ty_plan_dev *d, bool host) {
     d->weights += s->output_norm + (s->output != 0 ? s->output : d->input ? 0 : s->token_embd);
     d->logits = c->sz.logits;
   }
-  if (nb > 0)
-    d->compute = c->block_compute;
+  if (nb > 0)   /* a GPU also holds its backend's scratch (ty_gpu_scratch_size) */
+    d->compute = c->block_compute + (d->dev.kind == TY_PLAN_DEV_CUDA ? c->sz.gpu_scratch : 0);
   else if (d->input || d->output)   /* x receives the embedding or the last hidden state; */
     d->compute = c->sz.act[TY_STATE_X].bytes +   /* the output norm writes xb */
                  (d->output ? c->sz.act[TY_STATE_XB].bytes : 0);
@@ -596,4 +603,21 @@ ty_status ty_plan_make(const struct ty_shape *shape, const struct ty_plan_device
   free(c);
   if (st == TY_OK) ty_err_clear(err);
   return st;
+}
+
+
+void ty_plan_to_params(const struct ty_plan *plan, struct ty_model_params *params) {
+  int end = 0;
+  params->n_devices = plan->n_dev;
+  params->output_device = -1;
+  for (int i = 0; i < plan->n_dev && i < TY_MODEL_MAX_DEVICES; i++) {
+    const struct ty_plan_dev *d = &plan->dev[i];
+    if (d->layer_hi > d->layer_lo) end = d->layer_hi;
+    params->layer_end[i] = end;
+    params->device_kind[i] = d->dev.kind == TY_PLAN_DEV_CUDA ? TY_DEV_CUDA : TY_DEV_CPU;
+    params->device_index[i] = d->dev.index;
+    if (d->output) params->output_device = i;
+  }
+  /* the offload devices hold the last layers: the last share ends at n_layer */
+  if (plan->n_dev > 0) params->layer_end[plan->n_dev - 1] = plan->n_layer;
 }

@@ -141,6 +141,10 @@ struct ty_plan {
 ty_status ty_plan_make(const struct ty_shape *shape, const struct ty_plan_device *devs, int n,
                        const struct ty_plan_settings *s, struct ty_plan *plan, ty_err *err);
 
+/* Sets the split of params (n_devices, layer_end, output_device, device
+   kinds and indices) to what plan places, leaving the other fields. */
+void ty_plan_to_params(const struct ty_plan *plan, struct ty_model_params *params);
+
 /* Renders the per-device table as text into buf (always NUL-terminated);
    returns the length it needed. */
 size_t ty_plan_format(const struct ty_plan *p, const struct ty_shape *shape, char *buf,

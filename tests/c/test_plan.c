@@ -4,6 +4,7 @@
  * allocates (predicted == allocated), header-only and sparse GGUFs written by
  * tycho's writer, property tests over random shapes, and bad device strings.
  */
+#include "backend/backend.h"
 #include "plan/plan.h"
 #include "gguf/gguf.h"
 #include "model/model.h"
@@ -210,7 +211,7 @@ static void test_hand(void) {
 
 static void test_devices(void) {
   static const char *const bad[][2] = {
-    { "gpu=4G", "unknown device 'gpu'" }, { "cuda:0", "needs a size" },
+    { "gpu=4G", "unknown device 'gpu'" }, { "cuda:9", "a size (cuda:9=24G)" },
     { "cpu=4X", "bad size '4X'" }, { "cpu=", "bad size ''" }, { "cpu,,cuda:0=1G", "empty entry" },
     { "cuda:x=1G", "unknown device 'cuda:x'" }, { "cpu=0", "must be more than 0" }, { "", "empty" },
     { "cuda:0=1.G", "bad size" },
@@ -253,6 +254,14 @@ static void test_devices(void) {
   CHECK(ty_plan_parse_devices("cpu,cpu,cpu,cpu,cpu,cpu,cpu,cpu,cpu,cpu,cpu,cpu,cpu,cpu,cpu,cpu,cpu",
                               d, TY_PLAN_MAX_DEV, &n, &e) == TY_ERR_ARG);
   CHECK(strstr(e.msg, "more than 16") != NULL);
+  /* a real GPU with no size: its free memory, read from the device */
+  n = 0;
+  if (ty_cuda_device_count() > 0) {
+    CHECK(ty_plan_parse_devices("cuda:0", d, TY_PLAN_MAX_DEV, &n, &e) == TY_OK && n == 1);
+    CHECK(d[0].total > 0 && !d[0].capped);
+  } else {
+    CHECK(ty_plan_parse_devices("cuda:0", d, TY_PLAN_MAX_DEV, &n, &e) == TY_ERR_ARG);
+  }
 }
 
 

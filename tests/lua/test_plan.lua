@@ -72,7 +72,7 @@ do
   checkerr("unknown device 'gpu'", tycho.plan, model, { devices = "gpu=1G" })
   checkerr("num_gpu", tycho.plan, model, { num_gpu = "many" })
   checkerr("kv_type", tycho.plan, model, { kv_type = "q5" })
-  checkerr("needs a size", tycho.plan, model, { devices = { "cpu", "cuda:0" } })
+  checkerr("a size (cuda:9=24G)", tycho.plan, model, { devices = { "cpu", "cuda:9" } })
   local r, msg = tycho.plan("/nonexistent/model.gguf")
   check(r == nil and type(msg) == "string" and msg:find("nonexistent", 1, true), "missing model: " .. tostring(msg))
   r, msg = tycho.plan(model, { gpus = "24G", split = { 1, 2 } })
