@@ -130,5 +130,6 @@ int luaopen_tycho(lua_State *L) {
   ty_lua_info_open(L);
   ty_lua_plan_open(L);
   ty_lua_synth_open(L);
+  ty_lua_modelfile_open(L);
   return 1;
 }
