@@ -26,7 +26,7 @@ done
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # ---- 1. Debian packages --------------------------------------------------
-packages=(build-essential cmake pkg-config lua5.4 liblua5.4-dev libcjson-dev libreadline-dev python3 python3-pip unzip)
+packages=(build-essential cmake pkg-config lua5.4 liblua5.4-dev libcjson-dev libreadline-dev libcurl4-openssl-dev libssl-dev python3 python3-pip unzip)
 if [ "$do_deps" = 1 ]; then
   missing=()
   for p in "${packages[@]}"; do

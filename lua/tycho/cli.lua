@@ -15,14 +15,24 @@ commands:
   tokenize MODEL TEXT [--pieces]    print the token ids of TEXT
   template render FILE              render a chat template for messages (JSON) on stdin
   plan MODEL [options]              the memory plan per device, without loading weights
-                                    (tycho plan --help lists its options)
+                                    (tycho plan --help lists its options); a registry
+                                    name not in the store is planned from its header
+  pull MODEL [--registry URL] [--ca-bundle FILE] [--parts N]
+                                    fetch a model from a registry into the store
+  list                              the models in the store (and Ollama's, and the cache)
+  show MODEL                        architecture, parameters, template, license, digest
+  rm MODEL...                       remove models; blobs nothing else uses are deleted
   synth ARCH SIZE QUANT OUT.gguf    a GGUF with a real model's tensor table (--list)
   shell                             interactive Lua with tycho loaded
   version                           print the version
   SCRIPT.lua [args]                 run a Lua script with tycho loaded
 
-MODEL is a path to a .gguf file or the name of a model in the cache
-($TYCHO_HOME/models, default ~/.cache/tycho/models): smollm2, gemma3.
+MODEL is a path to a .gguf file, the name of a file in the cache
+($TYCHO_HOME/models, default ~/.cache/tycho/models): smollm2, gemma3, or a
+registry name in the store (Ollama's layout there, then Ollama's own store
+in $OLLAMA_MODELS or ~/.ollama/models): llama3.2:1b, user/model:tag,
+hf.co/user/repo:Q4_K_M, host/namespace/model:tag. TYCHO_REGISTRY replaces
+https://HOST as the registry's address.
 
 run options (Ollama's PARAMETER names; --name value or --name=value):
   --num-ctx N, --ctx N     context length in tokens (default 2048)
@@ -364,6 +374,11 @@ end
 
 
 
+for _, cmd in ipairs { "pull", "list", "show", "rm" } do
+  cli[cmd] = function(args) return require("tycho.store")[cmd](args) end
+end
+
+
 function cli.shell(args)
   return require("tycho.shell").run(args)
 end
@@ -384,7 +399,7 @@ end
 
 
 local commands = { run = true, tokenize = true, template = true, plan = true, synth = true,
-  shell = true, version = true, help = true }
+  pull = true, list = true, show = true, rm = true, shell = true, version = true, help = true }
 
 function cli.main(args)
   local cmd = args[1]

@@ -679,6 +679,40 @@ ty_status ty_gguf_open_mem(const void *buf, size_t size, const char *name,
 }
 
 
+ty_status ty_gguf_open_prefix(const void *buf, size_t size, uint64_t file_size, const char *name,
+                              ty_gguf **out, bool *more, ty_err *err) {
+  ty_gguf *g;
+  ty_status s;
+  int starved = 0;
+  *out = NULL;
+  *more = false;
+  if (name == NULL)
+    name = "<memory>";
+  if ((buf == NULL && size != 0) || size > file_size)
+    return ty_err_set(err, TY_ERR_ARG, "%s: bad prefix of %zu bytes of %llu", name, size,
+                      (unsigned long long)file_size);
+  g = gguf_new(name);
+  if (g == NULL || (g->owned = malloc(size ? size : 1)) == NULL) {
+    ty_gguf_close(g);
+    return ty_err_set(err, TY_ERR_NOMEM, "%s: out of memory for %zu header bytes", name, size);
+  }
+  memcpy(g->owned, buf, size);
+  g->base = g->owned;
+  g->size = size;
+  g->file_size = file_size;
+  g->header_only = 1;
+  s = parse(g, &starved, err);
+  if (s != TY_OK) {
+    *more = starved && size < file_size;
+    ty_gguf_close(g);
+    return s;
+  }
+  ty_err_clear(err);
+  *out = g;
+  return TY_OK;
+}
+
+
 /* Opens path read-only as a regular file: the descriptor in *fd and its
    stat in *st, or a one-line error. */
 static ty_status open_regular(const char *path, int *fd, struct stat *st, ty_err *err) {

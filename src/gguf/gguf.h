@@ -76,6 +76,13 @@ ty_status ty_gguf_open(const char *path, ty_gguf **out, ty_err *err);
 ty_status ty_gguf_open_header(const char *path, ty_gguf **out, ty_err *err);
 bool ty_gguf_header_only(const ty_gguf *g);
 
+/* Same over the first size bytes of a file of file_size bytes, held in buf
+   (copied: the handle owns its bytes). When the prefix ends before the tensor
+   table does, fails with *more = true: fetch a longer prefix and call again
+   (plan before pull reads a remote blob's header with HTTP ranges this way). */
+ty_status ty_gguf_open_prefix(const void *buf, size_t size, uint64_t file_size, const char *name,
+                              ty_gguf **out, bool *more, ty_err *err);
+
 /* Same over a caller-owned buffer (fuzzing, tests); the buffer must outlive
    the handle. name is used in messages. */
 ty_status ty_gguf_open_mem(const void *buf, size_t size, const char *name,

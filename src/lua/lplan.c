@@ -3,6 +3,7 @@
  * prints as the per-device table. Options use Ollama's PARAMETER names.
  * Register with ty_lua_plan_open (ltycho.c calls it beside the others).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <lua.h>
@@ -11,6 +12,7 @@
 #include "ltycho.h"
 #include "backend/backend.h"
 #include "plan/plan.h"
+#include "store/registry.h"
 #include "store/store.h"
 #include "tensor/tensor.h"
 
@@ -252,6 +254,32 @@ static void push_plan(lua_State *L, const struct ty_plan *p, const struct ty_sha
 }
 
 
+/* Plan before pull: a registry name that is not in the store is planned from
+   its model blob's header, read with HTTP ranges. Without the store, or when
+   ref is no registry name, the resolver's message (in err) stands. */
+static ty_status remote_shape(const char *ref, struct ty_shape *shape, char *path, size_t size,
+                              ty_err *err) {
+#ifdef TYCHO_HAVE_STORE
+  struct ty_name nm;
+  struct ty_pull_opts o;
+  ty_gguf *g;
+  ty_status s;
+  if (strchr(ref, '.') != NULL && strstr(ref, ".gguf") != NULL) return err->code;  /* a missing file */
+  if (ty_name_parse(ref, &nm, NULL) != TY_OK) return err->code;
+  ty_pull_opts_init(&o);
+  o.retries = 2;
+  if ((s = ty_registry_open_header(ref, &o, &g, NULL, err)) != TY_OK) return s;
+  s = ty_shape_from_gguf(g, shape, err);
+  ty_gguf_close(g);
+  snprintf(path, size, "%s", ref);
+  return s;
+#else
+  (void)ref; (void)shape; (void)path; (void)size;
+  return err->code;
+#endif
+}
+
+
 /* tycho.plan(model, opts) -> plan | fail, msg, code. Bad options raise; a
    model that cannot be read or a plan that cannot be made returns fail. A
    plan that does not fit is a plan: fits = false, alternatives say what would.
@@ -270,12 +298,14 @@ static int l_plan(lua_State *L) {
 
   read_opts(L, 2, &set, devs, &n);
   lua_settop(L, 2);
-  if (ty_store_resolve(ref, path, sizeof path, &err) != TY_OK) return ty_lua_fail(L, &err);
   shape = lua_newuserdatauv(L, sizeof *shape, 0);   /* [ref, opts, shape] */
   plan = lua_newuserdatauv(L, sizeof *plan, 0);     /* [ref, opts, shape, plan] */
-  if (ty_shape_from_file(path, shape, &err) != TY_OK ||
-      ty_plan_make(shape, devs, n, &set, plan, &err) != TY_OK)
+  if (ty_store_resolve(ref, path, sizeof path, &err) == TY_OK) {
+    if (ty_shape_from_file(path, shape, &err) != TY_OK) return ty_lua_fail(L, &err);
+  } else if (remote_shape(ref, shape, path, sizeof path, &err) != TY_OK) {
     return ty_lua_fail(L, &err);
+  }
+  if (ty_plan_make(shape, devs, n, &set, plan, &err) != TY_OK) return ty_lua_fail(L, &err);
   len = ty_plan_format(plan, shape, NULL, 0);
   ty_plan_format(plan, shape, luaL_buffinitsize(L, &b, len + 1), len + 1);
   luaL_pushresultsize(&b, len);                     /* [ref, opts, shape, plan, text] */

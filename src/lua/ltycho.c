@@ -52,8 +52,8 @@ void ty_lua_class(lua_State *L, const char *name, const luaL_Reg *meta, const lu
 }
 
 
-/* tycho.find(model) -> path | fail, msg, code: a path, or a name in the
-   model cache, as tycho.load resolves it */
+/* tycho.find(model) -> path | fail, msg, code: a path, a file in the model
+   cache, or a store name's model blob, as tycho.load resolves it */
 static int l_find(lua_State *L) {
   char path[4096];
   ty_err err;
@@ -131,5 +131,6 @@ int luaopen_tycho(lua_State *L) {
   ty_lua_plan_open(L);
   ty_lua_synth_open(L);
   ty_lua_modelfile_open(L);
+  ty_lua_store_open(L);
   return 1;
 }

@@ -23,6 +23,8 @@ void ty_lua_check_options(lua_State *L, int t, const char *const *known);
 
 /* Registers tycho.Model and tycho.load into the table on the stack top. */
 void ty_lua_model_open(lua_State *L);
+/* tycho.pull, list, show, rm */
+void ty_lua_store_open(lua_State *L);
 /* tycho.tokenizer and tycho.Tokenizer */
 void ty_lua_tok_open(lua_State *L);
 /* tycho.sampler and tycho.Sampler */

@@ -1,6 +1,6 @@
 /*
- * store.c: resolving a model reference to a file: a path, or a name in the
- * local cache.
+ * store.c: resolving a model reference to a file: a path, a plain file in the
+ * cache, or (with the store) a registry name's model blob.
  */
 #include "store.h"
 
@@ -17,6 +17,20 @@ void ty_store_dir(char *out, size_t size) {
     snprintf(out, size, "%s/models", home);
   else
     snprintf(out, size, "%s/.cache/tycho/models", getenv("HOME") ? getenv("HOME") : ".");
+}
+
+
+void ty_store_ollama_dir(char *out, size_t size) {
+  const char *dir = getenv("OLLAMA_MODELS");
+  if (dir != NULL && dir[0] != '\0')
+    snprintf(out, size, "%s", dir);
+  else
+    snprintf(out, size, "%s/.ollama/models", getenv("HOME") ? getenv("HOME") : ".");
+}
+
+
+void ty_store_blob_path(const char *root, const char *digest, char *out, size_t size) {
+  snprintf(out, size, "%s/blobs/sha256-%s", root, digest + 7);
 }
 
 
@@ -62,6 +76,31 @@ ty_status ty_store_resolve(const char *ref, char *out, size_t size, ty_err *err)
     snprintf(out, size, "%s/%s", dir, ref);
     if (access(out, R_OK) == 0) return TY_OK;
   }
+#ifdef TYCHO_HAVE_STORE
+  {
+    struct ty_name n;
+    if (ty_name_parse(ref, &n, NULL) == TY_OK) {
+      struct ty_manifest m;
+      char root[2048];
+      bool ro;
+      ty_status s = ty_store_manifest(ref, &m, root, sizeof root, &ro, err);
+      if (s == TY_OK) {
+        const struct ty_layer *l = ty_manifest_layer(&m, TY_MEDIA_MODEL);
+        if (l == NULL)
+          s = ty_err_set(err, TY_ERR_FORMAT, "%s: the manifest has no model layer (%s)", ref,
+                         TY_MEDIA_MODEL);
+        else
+          ty_store_blob_path(root, l->digest, out, size);
+        if (s == TY_OK && access(out, R_OK) != 0)
+          s = ty_err_set(err, TY_ERR_IO, "%s: the model blob %s is missing; tycho pull %s fetches "
+                         "it again", ref, out, ref);
+        ty_manifest_free(&m);
+        return s;
+      }
+      if (s != TY_ERR_IO) return s;            /* a bad manifest: say so, not "not found" */
+    }
+  }
+#endif
   list_models(dir, have, sizeof have);
   if (have[0] != '\0')
     return ty_err_set(err, TY_ERR_IO, "'%s' is not a file, nor a model in %s (available: %s)", ref,
