@@ -229,23 +229,26 @@ static ty_status sync(struct cuda *c, ty_err *err) {
 }
 
 
-static ty_status cu_set(void *ctx, void *dst, const void *src, size_t size, ty_err *err) {
-  struct cuda *c = ctx;
+/* A copy on the stream, after everything issued before it; returns when it
+   is done. */
+static ty_status copy(struct cuda *c, void *dst, const void *src, size_t size,
+                      enum cudaMemcpyKind kind, const char *what, ty_err *err) {
   ty_status st;
   CK(c, "selecting the GPU", cudaSetDevice(c->device));
   if ((st = flush(c, err)) != TY_OK) return st;
-  CK(c, "copying to the GPU", cudaMemcpyAsync(dst, src, size, cudaMemcpyHostToDevice, c->stream));
+  CK(c, what, cudaMemcpyAsync(dst, src, size, kind, c->stream));
   return sync(c, err);
 }
 
 
+static ty_status cu_set(void *ctx, void *dst, const void *src, size_t size, ty_err *err) {
+  return copy(ctx, dst, src, size, cudaMemcpyHostToDevice, "copying to the GPU", err);
+}
+
+
+/* dst may be host memory or another GPU's: unified addressing tells them apart */
 static ty_status cu_get(void *ctx, void *dst, const void *src, size_t size, ty_err *err) {
-  struct cuda *c = ctx;
-  ty_status st;
-  CK(c, "selecting the GPU", cudaSetDevice(c->device));
-  if ((st = flush(c, err)) != TY_OK) return st;
-  CK(c, "copying from the GPU", cudaMemcpyAsync(dst, src, size, cudaMemcpyDefault, c->stream));
-  return sync(c, err);
+  return copy(ctx, dst, src, size, cudaMemcpyDefault, "copying from the GPU", err);
 }
 
 
