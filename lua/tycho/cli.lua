@@ -23,6 +23,9 @@ commands:
   show MODEL                        architecture, parameters, template, license, digest
   rm MODEL...                       remove models; blobs nothing else uses are deleted
   synth ARCH SIZE QUANT OUT.gguf    a GGUF with a real model's tensor table (--list)
+  bench MODEL [options]             a sweep printed as llama-bench's table
+                                    (tycho bench --help lists its options)
+  recipe run FILE                   rerun a saved sweep; new figures beside the recorded
   shell                             interactive Lua with tycho loaded
   version                           print the version
   SCRIPT.lua [args]                 run a Lua script with tycho loaded
@@ -373,6 +376,16 @@ function cli.synth(args)
 end
 
 
+function cli.bench(args)
+  return require("tycho.bench").main(args)
+end
+
+
+function cli.recipe(args)
+  return require("tycho.recipe").cli(args)
+end
+
+
 
 for _, cmd in ipairs { "pull", "list", "show", "rm" } do
   cli[cmd] = function(args) return require("tycho.store")[cmd](args) end
@@ -399,6 +412,7 @@ end
 
 
 local commands = { run = true, tokenize = true, template = true, plan = true, synth = true,
+  bench = true, recipe = true,
   pull = true, list = true, show = true, rm = true, shell = true, version = true, help = true }
 
 function cli.main(args)

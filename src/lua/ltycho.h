@@ -43,6 +43,8 @@ void ty_lua_plan_open(lua_State *L);
 void ty_lua_synth_open(lua_State *L);
 /* tycho.modelfile and tycho.Modelfile (lmodelfile.c) */
 void ty_lua_modelfile_open(lua_State *L);
+/* tycho.sha256 (lsha.c) */
+void ty_lua_sha_open(lua_State *L);
 
 /* The interrupt flag the tycho program's SIGINT handler sets and long C
    loops poll (as a ty_cancel_fn). */
