@@ -20,7 +20,10 @@ commands:
   pull MODEL [--registry URL] [--ca-bundle FILE] [--parts N]
                                     fetch a model from a registry into the store
   list                              the models in the store (and Ollama's, and the cache)
-  show MODEL                        architecture, parameters, template, license, digest
+  show MODEL [--modelfile]          architecture, parameters, template, license, digest
+                                    (--modelfile: the Modelfile that creates it again)
+  create MODEL [-f Modelfile]       a model in the store from a Modelfile (FROM a GGUF
+                                    path, a stored model or a cache name)
   rm MODEL...                       remove models; blobs nothing else uses are deleted
   synth ARCH SIZE QUANT OUT.gguf    a GGUF with a real model's tensor table (--list)
   bench MODEL [options]             a sweep printed as llama-bench's table
@@ -72,6 +75,15 @@ end
 -- Finds a model: a path, or a name in the cache ($TYCHO_HOME/models).
 function cli.resolve(name)
   return tycho.find(name)
+end
+
+
+-- The layers of a model in the store (tycho.show: template, system, params,
+-- messages) when name resolved to its model blob; nil for a file.
+function cli.layers(name, path)
+  local s = tycho.show(name)
+  if s and s.path == path then return s end
+  return nil
 end
 
 
@@ -218,8 +230,13 @@ Ctrl-C while the model writes stops it and returns here.]]
 -- The chat loop: history kept across turns, readline on a terminal.
 local function chat(m, opts, load_s, name)
   local tty = tycho.isatty("stdin")
-  local history = {}
-  if opts.system then history[1] = { role = "system", content = opts.system } end
+  local function start()
+    local h = {}
+    if opts.system then h[1] = { role = "system", content = opts.system } end
+    for _, msg in ipairs(opts.messages or {}) do h[#h + 1] = msg end
+    return h
+  end
+  local history = start()
   local gen = setmetatable({ system = false }, { __index = opts })
   while true do
     local line, why
@@ -241,8 +258,7 @@ local function chat(m, opts, load_s, name)
     elseif line == "/?" or line == "/help" then
       print(chat_help)
     elseif line == "/clear" then
-      history = {}
-      if opts.system then history[1] = { role = "system", content = opts.system } end
+      history = start()
       print("Cleared session context")
     elseif line:match("^/set system ") then
       local text = line:match("^/set system (.*)$")
@@ -295,12 +311,32 @@ function cli.run(args)
   if opts.format and opts.format ~= "json" then die("run: --format takes json, not '%s'", opts.format) end
   if opts.raw and not prompt then die("run: --raw needs a prompt") end
   local path, err = cli.resolve(name)
+  if not path and not name:find("%.gguf$") and not name:find("^[./~]") then
+    -- a registry name not in the store is pulled first, as ollama run does
+    local ok, perr = tycho.pull(name, { progress = require("tycho.store").progress_bar() })
+    if not ok then die("%s; pulling it: %s", err, perr) end
+    path, err = cli.resolve(name)
+  end
   if not path then die("%s", err) end
+  local layers = cli.layers(name, path)
+  if layers then
+    for k, v in pairs(layers.params or {}) do
+      if opts[k] == nil then opts[k] = v end            -- the command line wins
+    end
+    if not opts.raw then                                -- a raw prompt skips the chat parts
+      if opts.system == nil then opts.system = layers.system end
+      opts.messages = layers.messages
+    end
+  end
   local t0 = tycho.now()
   local plan = placement(path, opts)
   local m <close>, msg = tycho.load(path, { num_ctx = opts.num_ctx, num_batch = opts.num_batch,
     num_thread = opts.num_thread, kv_type = opts.kv_type, plan = plan })
   if not m then die("%s", msg) end
+  if layers and layers.template and not opts.raw then
+    local ok, terr = pcall(m.set_template, m, layers.template)
+    if not ok then die("%s: the template layer: %s", name, terr) end
+  end
   local load_s = tycho.now() - t0
   if opts.verbose then
     opts.planned = plan or tycho.plan(path, { num_ctx = m:info().num_ctx,
@@ -308,7 +344,12 @@ function cli.run(args)
   end
   if m:warning() and not opts.raw then io.stderr:write("tycho: warning: ", m:warning(), "\n") end
   if not prompt then return chat(m, opts, load_s, name) end
-  local r, gerr = respond(m, prompt, opts, load_s, name)
+  local input = prompt
+  if opts.messages and #opts.messages > 0 then
+    input = table.move(opts.messages, 1, #opts.messages, 1, {})
+    input[#input + 1] = { role = "user", content = prompt }
+  end
+  local r, gerr = respond(m, input, opts, load_s, name)
   if not r then die("%s", gerr) end
   return r.done_reason == "cancelled" and 130 or 0
 end
@@ -387,7 +428,7 @@ end
 
 
 
-for _, cmd in ipairs { "pull", "list", "show", "rm" } do
+for _, cmd in ipairs { "pull", "list", "show", "rm", "create" } do
   cli[cmd] = function(args) return require("tycho.store")[cmd](args) end
 end
 
@@ -412,7 +453,7 @@ end
 
 
 local commands = { run = true, tokenize = true, template = true, plan = true, synth = true,
-  bench = true, recipe = true,
+  bench = true, recipe = true, create = true,
   pull = true, list = true, show = true, rm = true, shell = true, version = true, help = true }
 
 function cli.main(args)

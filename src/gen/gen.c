@@ -44,6 +44,7 @@ struct ty_gen {
   ty_tok *tok;
   struct ty_chat_format fmt;       /* valid when has_fmt */
   bool has_fmt;
+  char *tmpl;                      /* a TEMPLATE that replaced the GGUF's (fmt.tmpl), or NULL */
   char warning[256];
   int32_t *hist;                   /* the tokens in the model's context, in order */
   int n_hist, cap_hist;
@@ -121,8 +122,32 @@ void ty_gen_free(ty_gen *g) {
   ty_gen_end(g);
   ty_tok_free(g->tok);
   if (g->has_fmt) ty_chat_format_clear(&g->fmt);
+  free(g->tmpl);
   free(g->hist);
   free(g);
+}
+
+
+ty_status ty_gen_set_template(ty_gen *g, const char *tmpl, size_t len, ty_err *err) {
+  static const char *const no_stops[] = { NULL };
+  ty_tmpl *t;
+  char *copy;
+  ty_status s;
+  if ((s = ty_tmpl_parse(tmpl, len, &t, err)) != TY_OK) return s;
+  ty_tmpl_free(t);
+  if ((copy = malloc(len + 1)) == NULL) return ty_err_set(err, TY_ERR_NOMEM, "template: out of memory");
+  memcpy(copy, tmpl, len);
+  copy[len] = '\0';
+  if (g->has_fmt) ty_chat_format_clear(&g->fmt);
+  free(g->tmpl);
+  g->tmpl = copy;
+  g->fmt.family = "modelfile";
+  g->fmt.tmpl = copy;
+  g->fmt.stops = no_stops;                         /* Ollama's stops then come from PARAMETER stop */
+  g->fmt.default_system = NULL;
+  g->has_fmt = true;
+  g->warning[0] = '\0';
+  return TY_OK;
 }
 
 

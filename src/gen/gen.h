@@ -57,6 +57,12 @@ void ty_gen_opts_default(struct ty_gen_opts *o);
 ty_status ty_gen_new(ty_model *m, ty_gen **out, ty_err *err);
 void ty_gen_free(ty_gen *g);
 
+/* Replaces the chat format with a Modelfile TEMPLATE (Go template text, len
+   bytes, copied), as a model's template layer does: no stop strings of its
+   own (PARAMETER stop gives them) and no default system message. A template
+   that does not parse is refused and the format kept. */
+ty_status ty_gen_set_template(ty_gen *g, const char *tmpl, size_t len, ty_err *err);
+
 ty_model *ty_gen_model(const ty_gen *g);
 const ty_tok *ty_gen_tok(const ty_gen *g);
 /* The chat format, or NULL when the model's template is unrecognised. */

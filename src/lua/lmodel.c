@@ -262,6 +262,19 @@ static int model_warning(lua_State *L) {
 }
 
 
+/* m:set_template(text) -> m: chats render with this Go template (a
+   Modelfile TEMPLATE, a model's template layer) instead of the GGUF's;
+   raises on a template that does not parse */
+static int model_set_template(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 2, &len);
+  ty_err err;
+  if (ty_gen_set_template(gen_check(L, 1), text, len, &err) != TY_OK) luaL_error(L, "%s", err.msg);
+  lua_settop(L, 1);
+  return 1;
+}
+
+
 static int model_reset(lua_State *L) {
   ty_model_reset(model_check(L, 1));
   return 0;
@@ -312,7 +325,7 @@ static const luaL_Reg model_methods[] = {
   { "greedy", model_greedy }, { "piece", model_piece }, { "info", model_info },
   { "reset", model_reset }, { "close", model_close }, { "tokenize", model_tokenize },
   { "detokenize", model_detokenize }, { "warning", model_warning },
-  { NULL, NULL }
+  { "set_template", model_set_template }, { NULL, NULL }
 };
 
 static const luaL_Reg model_meta[] = {

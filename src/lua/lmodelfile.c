@@ -471,6 +471,36 @@ static int l_read(lua_State *L) {
 }
 
 
+ty_modelfile *ty_lua_modelfile_arg(lua_State *L, int i, const char *label, ty_err *err) {
+  lmodelfile *b;
+  i = lua_absindex(L, i);
+  if (lua_istable(L, i)) {                           /* built as tycho.modelfile(t) builds it */
+    lua_pushcfunction(L, l_new);
+    lua_pushnil(L);
+    lua_pushvalue(L, i);
+    lua_call(L, 2, 1);
+    lua_replace(L, i);
+  } else if (lua_type(L, i) == LUA_TSTRING) {
+    size_t len;
+    const char *text = lua_tolstring(L, i, &len);
+    b = lua_newuserdatauv(L, sizeof *b, 1);          /* [.., ud] */
+    b->mf = NULL;
+    luaL_setmetatable(L, TY_LUA_MODELFILE);
+    if (ty_modelfile_parse(text, len, label, &b->mf, err) != TY_OK) {
+      lua_pop(L, 1);
+      return NULL;
+    }
+    push_fields(L, b->mf);
+    lua_setiuservalue(L, -2, 1);
+    lua_replace(L, i);
+  }
+  b = luaL_testudata(L, i, TY_LUA_MODELFILE);
+  if (b == NULL || b->mf == NULL)
+    luaL_typeerror(L, i, "Modelfile text, a table or a tycho.Modelfile");
+  return b->mf;
+}
+
+
 static const luaL_Reg modelfile_funcs[] = {
   { "parse", l_parse }, { "read", l_read }, { NULL, NULL }
 };

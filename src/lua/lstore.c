@@ -20,6 +20,7 @@
 
 #include "gguf/gguf.h"
 #include "model/info.h"
+#include "store/modelfile.h"
 #include "store/registry.h"
 
 #define TEXT_LAYER_MAX (1u << 20)       /* template, system, license: text, shown whole */
@@ -105,6 +106,24 @@ static void push_cjson(lua_State *L, const cJSON *j, int depth) {
 }
 
 
+/* Sets t[key] (t on the top) to a JSON layer's value: the params object,
+   the messages list; nothing when the layer is absent or not JSON. */
+static void set_json_layer(lua_State *L, const char *root, const struct ty_layer *l, const char *key) {
+  push_text_layer(L, root, l);
+  if (lua_isstring(L, -1)) {                        /* [.., t, text] */
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len);
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    if (cJSON_IsObject(j) || cJSON_IsArray(j)) {
+      push_cjson(L, j, 0);                          /* a memory error here leaks j */
+      lua_setfield(L, -3, key);
+    }
+    cJSON_Delete(j);
+  }
+  lua_pop(L, 1);
+}
+
+
 static void set_int(lua_State *L, const char *k, int64_t v) {
   if (v < 0) return;
   lua_pushinteger(L, (lua_Integer)v);
@@ -157,24 +176,14 @@ static int l_show(lua_State *L) {
   set_int(L, "embedding_length", mi.embedding_length);
   lua_pushinteger(L, (lua_Integer)model->size);
   lua_setfield(L, -2, "size");
-  push_text_layer(L, root, ty_manifest_layer(&b->m, "application/vnd.ollama.image.template"));
+  push_text_layer(L, root, ty_manifest_layer(&b->m, TY_MEDIA_TEMPLATE));
   lua_setfield(L, -2, "template");
-  push_text_layer(L, root, ty_manifest_layer(&b->m, "application/vnd.ollama.image.system"));
+  push_text_layer(L, root, ty_manifest_layer(&b->m, TY_MEDIA_SYSTEM));
   lua_setfield(L, -2, "system");
-  push_text_layer(L, root, ty_manifest_layer(&b->m, "application/vnd.ollama.image.license"));
+  push_text_layer(L, root, ty_manifest_layer(&b->m, TY_MEDIA_LICENSE));
   lua_setfield(L, -2, "license");
-  push_text_layer(L, root, ty_manifest_layer(&b->m, "application/vnd.ollama.image.params"));
-  if (lua_isstring(L, -1)) {                        /* [.., t, params text] */
-    size_t len;
-    const char *text = lua_tolstring(L, -1, &len);
-    cJSON *j = cJSON_ParseWithLength(text, len);
-    if (cJSON_IsObject(j)) {
-      push_cjson(L, j, 0);                          /* a memory error here leaks j */
-      lua_setfield(L, -3, "params");
-    }
-    cJSON_Delete(j);
-  }
-  lua_pop(L, 1);                                    /* [name, box, t] */
+  set_json_layer(L, root, ty_manifest_layer(&b->m, TY_MEDIA_PARAMS), "params");
+  set_json_layer(L, root, ty_manifest_layer(&b->m, TY_MEDIA_MESSAGES), "messages");
   lua_createtable(L, (int)b->m.n_layers, 0);
   for (size_t i = 0; i < b->m.n_layers; i++) {
     lua_createtable(L, 0, 3);
@@ -289,6 +298,49 @@ static int l_pull(lua_State *L) {
 }
 
 
+/* Calls the progress function at index 4 with a create step; its errors are
+   raised after the C side returns (a create cannot be cancelled midway). */
+static void create_progress(void *ud, const char *status) {
+  struct pull_cb *c = ud;
+  if (c->failed || lua_isnil(c->L, 4)) return;
+  lua_pushvalue(c->L, 4);
+  lua_pushstring(c->L, status);
+  if (lua_pcall(c->L, 1, 0, 0) != LUA_OK) c->failed = true;   /* the message stays on the stack */
+}
+
+
+/* tycho.create(name, modelfile, {dir =, label =, progress =}) -> true | fail, msg, code */
+static int l_create(lua_State *L) {
+  static const char *const known[] = { "dir", "label", "progress", NULL };
+  const char *name = luaL_checkstring(L, 1), *label = NULL;
+  struct ty_create_opts o = { 0 };
+  struct pull_cb c = { L, false };
+  ty_modelfile *mf;
+  ty_err err;
+  ty_status s;
+  lua_settop(L, 3);
+  lua_pushnil(L);                                   /* [name, mf, opts, progress] */
+  if (!lua_isnil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    ty_lua_check_options(L, 3, known);
+    if (lua_getfield(L, 3, "dir") != LUA_TNIL) o.dir = luaL_checkstring(L, -1);
+    if (lua_getfield(L, 3, "label") != LUA_TNIL) label = luaL_checkstring(L, -1);
+    lua_pop(L, 2);                                  /* the strings stay alive in opts */
+    if (lua_getfield(L, 3, "progress") != LUA_TNIL) luaL_checktype(L, -1, LUA_TFUNCTION);
+    lua_replace(L, 4);
+  }
+  o.where = label;
+  if ((mf = ty_lua_modelfile_arg(L, 2, label, &err)) == NULL) return ty_lua_fail(L, &err);
+  o.progress = create_progress;
+  o.ud = &c;
+  s = ty_store_create(name, mf, &o, &err);
+  if (c.failed) return lua_error(L);
+  if (s != TY_OK) return ty_lua_fail(L, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
 /* tycho.rm(name) -> true | fail, msg, code */
 static int l_rm(lua_State *L) {
   ty_err err;
@@ -310,12 +362,14 @@ static int no_store(lua_State *L) {
 #define l_show no_store
 #define l_rm no_store
 #define l_pull no_store
+#define l_create no_store
 
 #endif
 
 
 static const luaL_Reg store_funcs[] = {
-  { "pull", l_pull }, { "list", l_list }, { "show", l_show }, { "rm", l_rm }, { NULL, NULL }
+  { "pull", l_pull }, { "list", l_list }, { "show", l_show }, { "rm", l_rm }, { "create", l_create },
+  { NULL, NULL }
 };
 
 

@@ -46,6 +46,13 @@ void ty_lua_modelfile_open(lua_State *L);
 /* tycho.sha256 (lsha.c) */
 void ty_lua_sha_open(lua_State *L);
 
+struct ty_modelfile;
+/* The Modelfile at index i: a tycho.Modelfile, a table as tycho.modelfile
+   takes (raises on a bad field), or Modelfile text (label names it in
+   errors); a table or text is replaced at i by the object built. Text that
+   does not parse gives NULL and err (a line-numbered message). */
+struct ty_modelfile *ty_lua_modelfile_arg(lua_State *L, int i, const char *label, ty_err *err);
+
 /* The interrupt flag the tycho program's SIGINT handler sets and long C
    loops poll (as a ty_cancel_fn). */
 void ty_lua_interrupt(void);

@@ -57,7 +57,7 @@ static void sha256_hex(const unsigned char md[32], char *digest) {
 }
 
 
-static void sha256_bytes(const void *data, size_t len, char *digest) {
+void ty_sha256_bytes(const void *data, size_t len, char *digest) {
   unsigned char md[32];
   unsigned int n = 0;
   EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
@@ -105,7 +105,7 @@ ty_status ty_manifest_parse(const char *json, size_t len, const char *where,
     ty_manifest_free(m);
     return s;
   }
-  sha256_bytes(json, len, m->digest);
+  ty_sha256_bytes(json, len, m->digest);
   return TY_OK;
 }
 
@@ -325,8 +325,10 @@ ty_status ty_store_list(struct ty_store_entry **out, size_t *n, ty_err *err) {
     free(l.e);
     return s;
   }
-  qsort(l.e, managed, sizeof l.e[0], cmp_entry);
-  qsort(l.e + managed, l.n - managed, sizeof l.e[0], cmp_entry);
+  if (l.n > 0) {                         /* an empty store has no array (qsort wants one) */
+    qsort(l.e, managed, sizeof l.e[0], cmp_entry);
+    qsort(l.e + managed, l.n - managed, sizeof l.e[0], cmp_entry);
+  }
   *out = l.e;
   *n = l.n;
   return TY_OK;
@@ -511,7 +513,7 @@ static ty_status write_atomic(const char *dest, const void *data, size_t len, ty
 
 ty_status ty_store_put_bytes(const void *data, size_t len, char *digest, ty_err *err) {
   char root[2048], path[4096];
-  sha256_bytes(data, len, digest);
+  ty_sha256_bytes(data, len, digest);
   ty_store_dir(root, sizeof root);
   ty_store_blob_path(root, digest, path, sizeof path);
   if (access(path, F_OK) == 0) return TY_OK;
@@ -556,6 +558,14 @@ ty_status ty_store_put_file(const char *src, char *digest, ty_err *err) {
     s = ty_err_set(err, TY_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
   if (s != TY_OK) unlink(tmp);
   return s;
+}
+
+
+ty_status ty_store_read_blob(const char *root, const char *digest, size_t max, char **out,
+                             size_t *len, ty_err *err) {
+  char path[4096];
+  ty_store_blob_path(root, digest, path, sizeof path);
+  return read_small(path, max, out, len, err);
 }
 
 

@@ -245,9 +245,11 @@ static ty_status fetch_token(struct pull *p, const char *challenge, ty_err *err)
 }
 
 
+/* Transient failures. A host name that does not resolve is not one: the
+   name is wrong or there is no network, and waiting will not change it. */
 static bool retriable(CURLcode c) {
   switch (c) {
-  case CURLE_COULDNT_CONNECT: case CURLE_COULDNT_RESOLVE_HOST: case CURLE_PARTIAL_FILE:
+  case CURLE_COULDNT_CONNECT: case CURLE_PARTIAL_FILE:
   case CURLE_OPERATION_TIMEDOUT: case CURLE_GOT_NOTHING: case CURLE_SEND_ERROR:
   case CURLE_RECV_ERROR: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
     return true;

@@ -131,6 +131,9 @@ ty_status ty_store_rm(const char *name, ty_err *err);
 /* SHA-256 of a file as "sha256:HEX" into digest (TY_DIGEST_LEN + 1 bytes). */
 ty_status ty_sha256_file(const char *path, char *digest, ty_err *err);
 
+/* SHA-256 of len bytes, as above. */
+void ty_sha256_bytes(const void *data, size_t len, char *digest);
+
 /* Puts bytes or a file's content into tycho's store as a blob: written to a
    unique partial file, checked against its SHA-256, renamed into place. The
    digest comes back in digest (TY_DIGEST_LEN + 1 bytes). A blob already there
@@ -142,5 +145,42 @@ ty_status ty_store_put_file(const char *path, char *digest, ty_err *err);
    after checking it parses and that each blob it names is in the store. */
 ty_status ty_store_put_manifest(const struct ty_name *name, const char *json, size_t len,
                                 ty_err *err);
+
+/* Reads blob digest of the store at root whole (at most max bytes, else
+   TY_ERR_IO "too large"); *out is malloc'd and NUL-terminated, the caller's. */
+ty_status ty_store_read_blob(const char *root, const char *digest, size_t max, char **out,
+                             size_t *len, ty_err *err);
+
+/* ---- creating models (create.c, TYCHO_HAVE_STORE) ----------------------- */
+
+#define TY_MEDIA_TEMPLATE "application/vnd.ollama.image.template"
+#define TY_MEDIA_SYSTEM "application/vnd.ollama.image.system"
+#define TY_MEDIA_PARAMS "application/vnd.ollama.image.params"
+#define TY_MEDIA_MESSAGES "application/vnd.ollama.image.messages"
+#define TY_MEDIA_LICENSE "application/vnd.ollama.image.license"
+#define TY_MEDIA_CONFIG "application/vnd.docker.container.image.v1+json"
+
+struct ty_modelfile;
+
+struct ty_create_opts {
+  const char *dir;             /* the folder a relative FROM path is in; NULL: the current one */
+  const char *where;           /* labels errors (the Modelfile's path); NULL: "Modelfile" */
+  /* Called with each step, as ollama create prints them ("using existing
+     layer sha256:...", "writing manifest"). May be NULL. */
+  void (*progress)(void *ud, const char *status);
+  void *ud;
+};
+
+/* Creates model name in tycho's store from a checked Modelfile, as `ollama
+   create` does. FROM is a GGUF path (relative to o->dir), a model in tycho's
+   or Ollama's store, or a cache name; a path's bytes, and a blob of Ollama's
+   store, are copied into tycho's store (a blob already there is not). The
+   layers: the FROM model's, then TEMPLATE, SYSTEM (each replacing an
+   inherited one), LICENSE (appended), params (merged over the inherited ones
+   key by key) and messages (replacing); the config blob is Ollama's ConfigV2
+   from the GGUF header. ADAPTER and DRAFT are refused. Everything is checked
+   before the first byte is written, and the manifest is written last. */
+ty_status ty_store_create(const char *name, const struct ty_modelfile *mf,
+                          const struct ty_create_opts *o, ty_err *err);
 
 #endif

@@ -287,6 +287,11 @@ else
   print("note: smollm2 is not in the cache; the Ollama-store run case is skipped")
 end
 
+-- 12. run pulls a registry name that is not in the store first, as ollama run does
+tycho_run { "rm", "synth" }
+out, err, rc = tycho_run { "run", "synth", "Hi", "-n", "2", "--ctx", "64" }
+check(rc == 0 and exists(mpath .. "synth/latest"), "run pulls a model not in the store: " .. err)
+
 os.execute("kill " .. pid)
 os.execute("rm -rf " .. q(tmp))
 T.done()
