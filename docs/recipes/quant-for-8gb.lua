@@ -24,7 +24,7 @@ end
 
 -- ---------------------------------------------------------------- part 2: measure
 local model = arg[1] or "smollm2"
-local budget = arg[2] or "cpu=64M,cpu=100M"          -- the second device plays the 8 GB GPU
+local budget = arg[2] or "cpu=64M,cpu=128M"          -- the second device plays the 8 GB GPU
 if not tycho.quantized then
   print("skip: measuring quantizations needs tycho.quantized, which this build lacks")
   return 0

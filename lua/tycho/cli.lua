@@ -29,6 +29,11 @@ commands:
   bench MODEL [options]             a sweep printed as llama-bench's table
                                     (tycho bench --help lists its options)
   recipe run FILE                   rerun a saved sweep; new figures beside the recorded
+  perplexity MODEL FILE [options]   perplexity of FILE's text as llama.cpp's perplexity
+                                    tool computes it; KL divergence against a base
+  quantize IN OUT TYPE [options]    IN quantized to TYPE with llama.cpp's tensor type mix
+                                    (F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S/M/L,
+                                    Q4_K_S/M, Q5_K_S/M, Q6_K)
   shell                             interactive Lua with tycho loaded
   version                           print the version
   SCRIPT.lua [args]                 run a Lua script with tycho loaded
@@ -59,6 +64,17 @@ run options (Ollama's PARAMETER names; --name value or --name=value):
   --raw                    send the prompt as it is, without the chat template
   --format json            print one JSON object per response
   --verbose                print timings and memory after each response
+
+perplexity options:
+  --ctx N, -c N            tokens per chunk (default 512); the second half of each is scored
+  --chunks N               score only the first N chunks
+  --save-logits FILE       write the log-probs as a KL base (llama.cpp's --kl-divergence-base format)
+  --kl-base FILE           KL divergence against a base (its chunks and window are used)
+  --num-batch N, --num-thread N, --kv-type T   as for run
+
+quantize options:
+  --num-thread N, -t N     threads (default: all cores)
+  --dry-run                print each tensor's type choice and write nothing
 
 tokenize options:
   --pieces                 print each id with its text
@@ -427,6 +443,76 @@ function cli.recipe(args)
 end
 
 
+-- ---------------------------------------------------------------- perplexity, quantize
+
+local quality_flags = {
+  ["ctx"] = { "num_ctx", "count" }, ["c"] = { "num_ctx", "count" },
+  ["num-ctx"] = { "num_ctx", "count" }, ["chunks"] = { "max_chunks", "count" },
+  ["save-logits"] = { "save_logits", "str" }, ["kl-base"] = { "kl_base", "str" },
+  ["num-batch"] = { "num_batch", "count" }, ["num-thread"] = { "num_thread", "count" },
+  ["t"] = { "num_thread", "count" }, ["kv-type"] = { "kv_type", "str" },
+  ["dry-run"] = { "dry_run", "bool" },
+}
+
+
+function cli.perplexity(args)
+  local opts, rest = options.parse(args, quality_flags)
+  if not opts then die("perplexity: %s", rest) end
+  if not rest[1] or not rest[2] or opts.dry_run then
+    die("perplexity: usage: tycho perplexity MODEL FILE [--ctx N] [--chunks N] "
+        .. "[--save-logits F] [--kl-base F]")
+  end
+  local f, ferr = io.open(rest[2], "rb")
+  if not f then die("%s", ferr) end
+  local text = f:read("a")
+  f:close()
+  io.stderr:write("perplexity: calculating over ", rest[2], "\n")
+  opts.progress = function(i, n, ppl)
+    io.stdout:write(string.format("[%d]%.4f,", i, ppl))
+    if i == n then io.stdout:write("\n") end
+    io.stdout:flush()
+  end
+  local r, err = tycho.perplexity(rest[1], text, opts)
+  if not r then die("%s", err) end
+  print(string.format("Final estimate: PPL = %.4f +/- %.5f", r.ppl, r.ppl_err))
+  print(string.format("(%d chunks of %d tokens, %d tokens scored, %.2f s)", r.n_chunks, r.n_ctx,
+                      r.n_tokens, r.seconds))
+  if r.kl then
+    print(string.format("Mean PPL(base)   : %10.6f", r.kl.ppl_base))
+    print(string.format("Mean    KLD      : %10.6f", r.kl.mean))
+    print(string.format("Maximum KLD      : %10.6f", r.kl.max))
+    print(string.format("99.0%%   KLD      : %10.6f", r.kl.p99))
+    print(string.format("Median  KLD      : %10.6f", r.kl.median))
+    print(string.format("Same top p       : %6.3f %%", 100 * r.kl.same_top))
+  end
+  return 0
+end
+
+
+function cli.quantize(args)
+  local opts, rest = options.parse(args, quality_flags)
+  if not opts then die("quantize: %s", rest) end
+  local src, out, qtype = rest[1], rest[2], rest[3]
+  if opts.dry_run and not qtype then src, out, qtype = rest[1], nil, rest[2] end
+  if not src or not qtype then die("quantize: usage: tycho quantize IN.gguf OUT.gguf TYPE") end
+  for k in pairs(opts) do
+    if k ~= "num_thread" and k ~= "dry_run" then die("quantize: --%s is perplexity's option", k) end
+  end
+  opts.progress = function(i, n, name, from, to)
+    print(string.format("[%4d/%4d] %-36s %6s -> %s", i, n, name, from, to))
+  end
+  local t0 = tycho.now()
+  local ok, err = tycho.quantize(src, out, qtype, opts)
+  if not ok then die("%s", err) end
+  if out then
+    local f = io.open(out, "rb")
+    local size = f and f:seek("end") or 0
+    if f then f:close() end
+    print(string.format("wrote %s: %.2f MiB in %.1f s", out, size / 1048576, tycho.now() - t0))
+  end
+  return 0
+end
+
 
 for _, cmd in ipairs { "pull", "list", "show", "rm", "create" } do
   cli[cmd] = function(args) return require("tycho.store")[cmd](args) end
@@ -453,7 +539,7 @@ end
 
 
 local commands = { run = true, tokenize = true, template = true, plan = true, synth = true,
-  bench = true, recipe = true, create = true,
+  bench = true, recipe = true, create = true, perplexity = true, quantize = true,
   pull = true, list = true, show = true, rm = true, shell = true, version = true, help = true }
 
 function cli.main(args)

@@ -219,7 +219,11 @@ local function measure(spec, config, row, source)
 
   if spec.quality then
     local q = spec.quality
-    local r, qerr = tycho.perplexity(m, q.text, { num_ctx = q.num_ctx, max_chunks = q.max_chunks,
+    local f, ferr = io.open(q.text, "rb")
+    if not f then row.error = ferr; return end
+    local text = f:read("a")
+    f:close()
+    local r, qerr = tycho.perplexity(m, text, { num_ctx = q.num_ctx, max_chunks = q.max_chunks,
       kl_base = q.kl_base })
     if not r then row.error = qerr; return end
     row.ppl, row.ppl_err, row.ppl_tokens = r.ppl, r.ppl_err, r.n_tokens

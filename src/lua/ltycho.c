@@ -133,5 +133,6 @@ int luaopen_tycho(lua_State *L) {
   ty_lua_modelfile_open(L);
   ty_lua_store_open(L);
   ty_lua_sha_open(L);
+  ty_lua_quality_open(L);
   return 1;
 }

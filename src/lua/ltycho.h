@@ -41,6 +41,8 @@ void ty_lua_info_open(lua_State *L);
 void ty_lua_plan_open(lua_State *L);
 /* tycho.synth and tycho.synth_shapes (lsynth.c) */
 void ty_lua_synth_open(lua_State *L);
+/* tycho.perplexity, tycho.quantize, tycho.quantized (lquality.c) */
+void ty_lua_quality_open(lua_State *L);
 /* tycho.modelfile and tycho.Modelfile (lmodelfile.c) */
 void ty_lua_modelfile_open(lua_State *L);
 /* tycho.sha256 (lsha.c) */

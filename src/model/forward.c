@@ -1,7 +1,9 @@
 /*
  * forward.c: the forward pass, one function that reads top to bottom, layer
  * by layer, as a list of backend ops. Tokens go through in chunks of at most
- * n_batch; only the last token's logits are computed.
+ * n_batch. Logits are computed for the last token, or (perplexity) for every
+ * token from a given one on, one row at a time through the one-row logits
+ * buffer, so no buffer outside the plan's size table is needed.
  */
 #include "model_impl.h"
 #include "../tensor/tensor.h"
@@ -59,8 +61,11 @@ static ty_status handover(ty_model *m, int from, int to, int n, ty_err *err) {
 
 
 /* One chunk of n tokens at positions s->pos[0..n). Device 0 embeds, each
-   layer runs on its device, and the output layer on its own. */
-static ty_status forward_chunk(ty_model *m, const int32_t *tokens, int n, bool last, ty_err *err) {
+   layer runs on its device, and the output layer on its own, for rows
+   [lo, n) (none when lo == n): each row's logits land in logits_host and,
+   with fn, are handed to fn as token base + row. */
+static ty_status forward_chunk(ty_model *m, const int32_t *tokens, int n, int lo,
+                               ty_logits_fn fn, void *ud, int base, ty_err *err) {
   const struct ty_hparams *hp = &m->hp;
   const struct ty_weights *w = &m->w;
   struct ty_state *s = &m->s;
@@ -139,29 +144,36 @@ static ty_status forward_chunk(ty_model *m, const int32_t *tokens, int n, bool l
     if ((st = op_binary(be, TY_OP_ADD, x, x, xb2, 0, err))) return st;
   }
 
-  if (!last) return TY_OK;
+  if (lo >= n) return TY_OK;
   if (m->out_dev != cur) {
     if ((st = handover(m, cur, m->out_dev, n, err)) != TY_OK) return st;
     cur = m->out_dev;
   }
   be = m->dev[cur].be;
   A = m->dev[cur].act;
-  struct ty_view xl = row(A[TY_STATE_X], n - 1), xn = row(A[TY_STATE_XB], 0);
-  if ((st = op_norm(be, xn, xl, w->output_norm, 0, hp->eps, err)) ||
-      (st = op_matmul(be, A[TY_STATE_LOGITS], w->output, xn, err)))
-    return st;
-  return ty_backend_get(be, s->logits_host, A[TY_STATE_LOGITS].data,
-                        (size_t)hp->n_vocab * sizeof(float), err);
+  for (int r = lo; r < n; r++) {
+    struct ty_view xl = row(A[TY_STATE_X], r), xn = row(A[TY_STATE_XB], 0);
+    if ((st = op_norm(be, xn, xl, w->output_norm, 0, hp->eps, err)) ||
+        (st = op_matmul(be, A[TY_STATE_LOGITS], w->output, xn, err)) ||
+        (st = ty_backend_get(be, s->logits_host, A[TY_STATE_LOGITS].data,
+                             (size_t)hp->n_vocab * sizeof(float), err)))
+      return st;
+    if (fn != NULL && fn(ud, base + r, s->logits_host) != 0)
+      return ty_err_set(err, TY_ERR_CANCELLED, "interrupted");
+  }
+  return TY_OK;
 }
 
 
-ty_status ty_forward(ty_model *m, const int32_t *tokens, int n, ty_err *err) {
+ty_status ty_forward(ty_model *m, const int32_t *tokens, int n, int from, ty_logits_fn fn,
+                     void *ud, ty_err *err) {
   struct ty_state *s = &m->s;
   for (int done = 0; done < n;) {
     int chunk = n - done < m->n_batch ? n - done : m->n_batch;
+    int lo = fn != NULL ? (from > done ? from - done : 0) : done + chunk == n ? chunk - 1 : chunk;
     ty_status st;
     for (int i = 0; i < chunk; i++) s->pos[i] = s->n_past + i;
-    st = forward_chunk(m, tokens + done, chunk, done + chunk == n, err);
+    st = forward_chunk(m, tokens + done, chunk, lo < chunk ? lo : chunk, fn, ud, done, err);
     if (st != TY_OK) return st;
     s->n_past += chunk;
     done += chunk;

@@ -644,7 +644,7 @@ void ty_model_rewind(ty_model *m, int n) {
 const float *ty_model_logits(const ty_model *m) { return m->s.logits_host; }
 
 
-ty_status ty_model_eval(ty_model *m, const int32_t *tokens, int n, ty_err *err) {
+static ty_status eval_check(const ty_model *m, const int32_t *tokens, int n, ty_err *err) {
   const char *path = ty_gguf_path(m->gguf);
   if (n <= 0)
     return ty_err_set(err, TY_ERR_ARG, "%s: nothing to evaluate (0 tokens)", path);
@@ -655,7 +655,24 @@ ty_status ty_model_eval(ty_model *m, const int32_t *tokens, int n, ty_err *err) 
     if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab)
       return ty_err_set(err, TY_ERR_ARG, "%s: token id %d at index %d is outside the vocabulary "
                         "(0..%d)", path, tokens[i], i, m->hp.n_vocab - 1);
-  return ty_forward(m, tokens, n, err);
+  return TY_OK;
+}
+
+
+ty_status ty_model_eval(ty_model *m, const int32_t *tokens, int n, ty_err *err) {
+  ty_status st = eval_check(m, tokens, n, err);
+  return st != TY_OK ? st : ty_forward(m, tokens, n, 0, NULL, NULL, err);
+}
+
+
+ty_status ty_model_eval_all(ty_model *m, const int32_t *tokens, int n, int from,
+                            ty_logits_fn fn, void *ud, ty_err *err) {
+  ty_status st = eval_check(m, tokens, n, err);
+  if (st != TY_OK) return st;
+  if (fn == NULL || from < 0 || from >= n)
+    return ty_err_set(err, TY_ERR_ARG, "%s: eval_all needs a logits callback and a first "
+                      "token in 0..%d (got %d)", ty_gguf_path(m->gguf), n - 1, from);
+  return ty_forward(m, tokens, n, from, fn, ud, err);
 }
 
 

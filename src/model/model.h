@@ -156,6 +156,17 @@ int ty_model_device_kind(const ty_model *m, int d, int *index);
 ty_status ty_model_eval(ty_model *m, const int32_t *tokens, int n, ty_err *err);
 const float *ty_model_logits(const ty_model *m);   /* n_vocab floats */
 
+/* Receives the logits (n_vocab floats, valid during the call) of token i of
+   an evaluation; returns nonzero to stop it (TY_ERR_CANCELLED). */
+typedef int (*ty_logits_fn)(void *ud, int i, const float *logits);
+
+/* Same as ty_model_eval, but computes the logits of every token i >= from
+   (in order) and hands each to fn: what perplexity needs. The rows go one
+   at a time through the one-row logits buffer, so memory is what the plan
+   says; the output layer costs n - from matrix-vector products. */
+ty_status ty_model_eval_all(ty_model *m, const int32_t *tokens, int n, int from,
+                            ty_logits_fn fn, void *ud, ty_err *err);
+
 /* Index of the largest logit (lowest index on ties). */
 int32_t ty_model_argmax(const ty_model *m);
 

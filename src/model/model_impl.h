@@ -86,6 +86,9 @@ struct ty_model {
   struct ty_model_mem mem;  /* bytes by category over all devices, counted as they are bound or allocated */
 };
 
-ty_status ty_forward(ty_model *m, const int32_t *tokens, int n, ty_err *err);
+/* Runs n tokens; with fn, hands fn the logits of every token from `from` on,
+   else keeps the last token's in logits_host. */
+ty_status ty_forward(ty_model *m, const int32_t *tokens, int n, int from, ty_logits_fn fn,
+                     void *ud, ty_err *err);
 
 #endif
