@@ -13,7 +13,13 @@
  * synth:FAMILY:SIZE:QUANT, a synthetic model with random weights written
  * once to $TMPDIR (the device machine has no models, and none travel there).
  *
+ * --roofline (CPU) adds the same roofline line for the CPU: the bytes a
+ * decode step reads (every layer's weights, the output layer, one embedding
+ * row, the K and V rows attended) against the read bandwidth measured in the
+ * same run by as many threads as the model runs (a sum over 1 GiB).
+ *
  *   tycho-bench MODEL [--threads N] [--pp 128] [--tg 64] [--repeats 3] [--ctx N] [--gpu N]
+ *               [--roofline]
  */
 #include "backend/backend.h"
 #include "backend/device.h"
@@ -22,6 +28,7 @@
 #include "plan/plan.h"
 #include "tensor/tensor.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +60,69 @@ static void report(const char *phase, int tokens, double *tps, int n, int thread
 }
 
 
+/* The read bandwidth of n threads: each sums its share of a 1 GiB buffer
+   (8 independent sums, so the loads are what limits it); the best of 5
+   passes, in bytes per second. */
+struct bw_share { const uint64_t *p; size_t n; uint64_t sum; };
+
+static void *bw_read(void *arg) {
+  struct bw_share *s = arg;
+  uint64_t a[8] = { 0 };
+  for (size_t i = 0; i + 8 <= s->n; i += 8)
+    for (int k = 0; k < 8; k++) a[k] += s->p[i + k];
+  s->sum = a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+  return NULL;
+}
+
+
+static double read_bandwidth(int threads) {
+  const size_t size = (size_t)1 << 30, words = size / sizeof(uint64_t);
+  uint64_t *buf = malloc(size), sink = 0;
+  struct bw_share share[64];
+  pthread_t tid[64];
+  double best = 0.0;
+  if (buf == NULL) return 0.0;
+  if (threads < 1) threads = 1;
+  if (threads > 64) threads = 64;
+  for (size_t i = 0; i < words; i++) buf[i] = i;   /* touch every page */
+  for (int pass = 0; pass < 5; pass++) {
+    double t0 = now();
+    for (int t = 0; t < threads; t++) {
+      share[t].p = buf + words / threads * t;
+      share[t].n = words / threads;
+      if (t > 0 && pthread_create(&tid[t], NULL, bw_read, &share[t]) != 0) share[t].n = 0, tid[t] = 0;
+    }
+    bw_read(&share[0]);
+    for (int t = 1; t < threads; t++)
+      if (share[t].n > 0) pthread_join(tid[t], NULL);
+    double dt = now() - t0;
+    for (int t = 0; t < threads; t++) sink += share[t].sum;
+    if (size / dt > best) best = size / dt;
+  }
+  free(buf);
+  return sink == 1 ? 0.0 : best;   /* keeps the sums alive */
+}
+
+
+/* Bytes one decode step reads at an average of `ctx` cached positions:
+   every layer's tensors, the output norm and layer, one row of the token
+   embedding (or all of it when it doubles as the output layer), other
+   tensors (rope factors), and per layer the f16 K and V rows attended. */
+static double decode_bytes(const struct ty_shape *sh, double ctx) {
+  const struct ty_hparams *hp = &sh->hp;
+  double bytes = (double)sh->output_norm + (double)sh->other;
+  for (int l = 0; l < hp->n_layer; l++) {
+    bool swa = hp->swa_pattern > 0 && hp->sliding_window > 0 &&
+               l % hp->swa_pattern < hp->swa_pattern - 1;
+    double seen = swa && ctx > hp->sliding_window ? hp->sliding_window : ctx;
+    bytes += (double)sh->layer_bytes[l] +
+             seen * hp->n_head_kv * (hp->head_dim + hp->v_head_dim) * 2.0;
+  }
+  if (sh->output == 0) return bytes + (double)sh->token_embd;
+  return bytes + (double)sh->output + (double)sh->token_embd / hp->n_vocab;
+}
+
+
 static int fail(const ty_err *err) {
   fprintf(stderr, "tycho-bench: %s\n", err->msg);
   return 1;
@@ -62,7 +132,7 @@ static int fail(const ty_err *err) {
 int main(int argc, char **argv) {
   struct ty_model_params p;
   const char *path = NULL;
-  int pp = 128, tg = 64, repeats = 3, gpu = -1;
+  int pp = 128, tg = 64, repeats = 3, gpu = -1, roofline = 0;
   char synth_path[512];
   ty_model *m;
   ty_err err;
@@ -79,9 +149,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--repeats") && has) repeats = atoi(argv[++i]);
     else if (!strcmp(a, "--ctx") && has) p.num_ctx = atoi(argv[++i]);
     else if (!strcmp(a, "--gpu") && has) gpu = atoi(argv[++i]);
+    else if (!strcmp(a, "--roofline")) roofline = 1;
     else if (a[0] != '-' && path == NULL) path = a;
     else {
-      fprintf(stderr, "usage: tycho-bench MODEL [--threads N] [--pp N] [--tg N] [--repeats N] [--ctx N] [--gpu N]\n");
+      fprintf(stderr, "usage: tycho-bench MODEL [--threads N] [--pp N] [--tg N] [--repeats N] [--ctx N] [--gpu N] [--roofline]\n");
       return 2;
     }
   }
@@ -162,6 +233,14 @@ int main(int argc, char **argv) {
              "\"roofline_tps\":%.2f,\"tg_fraction\":%.3f,\"load_overhead_mib\":%.1f,"
              "\"measured_mib\":%.1f}\n", bytes, rate / 1e9, rate / bytes,
              tps[repeats / 2] / (rate / bytes), g->overhead / 1048576.0, g->measured / 1048576.0);
+    } else if (phase == 1 && roofline) {
+      struct ty_shape *sh = malloc(sizeof *sh);
+      if (sh == NULL || ty_shape_from_file(path, sh, &err) != TY_OK) return fail(&err);
+      double bytes = decode_bytes(sh, 8 + tg / 2.0), rate = read_bandwidth(ty_model_n_threads(m));
+      printf("{\"phase\":\"roofline\",\"threads\":%d,\"bytes_per_token\":%.0f,\"read_gbps\":%.2f,"
+             "\"roofline_tps\":%.2f,\"tg_fraction\":%.3f}\n", ty_model_n_threads(m), bytes,
+             rate / 1e9, rate / bytes, tps[repeats / 2] / (rate / bytes));
+      free(sh);
     }
   }
   free(ids);

@@ -6,7 +6,15 @@ Usage:
                              [--repeats 3] [--tycho build/tycho-bench]
 
 Default models: ~/.cache/tycho/models/SmolLM2-135M-Instruct.Q4_1.gguf and
-gemma-3-270m-q4_k_m.gguf. Needs llama-cpp-python and numpy.
+gemma-3-270m-q4_k_m.gguf. A model may be synth:FAMILY:SIZE:QUANT (e.g.
+synth:llama:8B:Q4_K_M): tycho-bench writes that synthetic GGUF once to $TMPDIR
+and llama.cpp loads the same file. Needs llama-cpp-python and numpy.
+
+Roofline: each tycho-bench run also measures the read bandwidth of its thread
+count (a sum over 1 GiB, best of 5 passes) and the bytes one decode step reads
+(every layer's tensors, the output layer, one embedding row, the f16 K and V
+rows attended at the average position), so roofline t/s = bandwidth / bytes;
+the table gives each engine's tg as a fraction of it (pp is compute-bound: -).
 
 For each model and thread count, llama.cpp (same settings as llama_ref.py:
 f16 KV cache, flash attention off, CPU only) measures
@@ -98,12 +106,19 @@ def summary(values):
     return statistics.median(values), min(values), max(values)
 
 
+def synth_path(model):
+    """The file tycho-bench writes for synth:FAMILY:SIZE:QUANT (bench.c)."""
+    fam, size, quant = model[len("synth:"):].split(":")
+    return os.path.join(os.environ.get("TMPDIR", "/tmp"), "tycho-synth-%s-%s-%s.gguf" % (fam, size, quant))
+
+
 def run_tycho(binary, model, threads, args, repeats):
-    """Return {phase: (median, min, max)} from tycho-bench, or None."""
+    """Return {phase: (median, min, max)} from tycho-bench, plus "roofline":
+    its JSON line, or None."""
     if not os.path.exists(binary):
         return None
     cmd = [binary, model, "--threads", str(threads), "--pp", str(args.pp),
-           "--tg", str(args.tg), "--repeats", str(repeats)]
+           "--tg", str(args.tg), "--repeats", str(repeats), "--roofline"]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -118,7 +133,10 @@ def run_tycho(binary, model, threads, args, repeats):
         if line.startswith("{"):
             try:
                 d = json.loads(line)
-                res[d["phase"]] = (d["tps_median"], d["tps_min"], d["tps_max"])
+                if d["phase"] == "roofline":
+                    res["roofline"] = d
+                else:
+                    res[d["phase"]] = (d["tps_median"], d["tps_min"], d["tps_max"])
             except (ValueError, KeyError):
                 pass
     return res or None
@@ -164,7 +182,14 @@ def main():
     ids = bench_ids(args.pp)
     rows = []
     tycho_seen = False
-    for path in models:
+    roof = {}   # (name, threads) -> [roofline t/s of each tycho run]
+    for spec in models:
+        path = spec
+        if spec.startswith("synth:"):
+            path = synth_path(spec)
+            if not os.path.exists(path):   # tycho-bench writes it
+                subprocess.run([args.tycho, spec, "--pp", "0", "--tg", "0", "--repeats", "1"],
+                               check=True, capture_output=True)
         model = load_model(path)
         vocab = llama_cpp.llama_model_get_vocab(model)
         n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
@@ -185,17 +210,26 @@ def main():
                 for ph in tys:
                     if one and ph in one:
                         tys[ph].append(one[ph][0])
+                if one and "roofline" in one:
+                    r = one["roofline"]
+                    roof.setdefault((name, nt), []).append(
+                        (r["roofline_tps"], r["read_gbps"], r["bytes_per_token"]))
             llama_cpp.llama_free(ctx)
             ty = {ph: summary(v) for ph, v in tys.items() if len(v) == args.repeats} or None
             if ty is None:
                 print("tycho: n/a (%s, %d threads)" % (name, nt))
             else:
                 tycho_seen = True
+            rl = roof.get((name, nt))
+            rl = statistics.median(x[0] for x in rl) if rl else None
             for phase, vals in (("pp%d" % args.pp, pp), ("tg%d" % args.tg, tg)):
                 ll = summary(vals)
                 t = ty.get(phase[:2]) if ty else None
-                rows.append((name, nt, phase, fmt(ll), fmt(t) if t else "n/a",
-                             "%.2f" % (t[0] / ll[0]) if t else "n/a"))
+                frac = "-"
+                if phase.startswith("tg") and rl:
+                    frac = "%.2f / %.2f" % ((t[0] / rl) if t else float("nan"), ll[0] / rl)
+                rows.append((name, nt, phase, fmt(t) if t else "n/a", fmt(ll),
+                             "%.2f" % (t[0] / ll[0]) if t else "n/a", frac))
         llama_cpp.llama_model_free(model)
 
     ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -208,10 +242,17 @@ def main():
     print("pp %d, tg %d, repeats %d, tycho %s" % (args.pp, args.tg, args.repeats,
                                                   args.tycho if tycho_seen else "n/a"))
     print()
-    print("| model | threads | phase | llama.cpp t/s (median, min-max) | tycho t/s | tycho/llama.cpp |")
-    print("|---|---|---|---|---|---|")
+    print("roofline (median over tycho's runs): read bandwidth with the same threads, bytes per decode step")
+    for (name, nt), v in roof.items():
+        print("  %s, %d threads: %.1f GB/s (%.1f-%.1f), %.1f MB/token, roofline %.1f t/s" % (
+            name, nt, statistics.median(x[1] for x in v), min(x[1] for x in v),
+            max(x[1] for x in v), v[0][2] / 1e6, statistics.median(x[0] for x in v)))
+    print()
+    print("| model | threads | test | tycho t/s (median, min-max) | llama.cpp t/s (median, min-max) "
+          "| tycho/llama.cpp | fraction of roofline (tycho / llama.cpp) |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %d | %s | %s | %s | %s |" % r)
+        print("| %s | %d | %s | %s | %s | %s | %s |" % r)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,12 @@ struct job {
   const struct ty_op *op;
   const void *bq;           /* MATMUL: activations in the weight's vec_dot type */
   size_t bq_stride;
-  size_t per_thread;        /* ATTENTION: bytes of work buffer per thread */
+  size_t per_thread;        /* ATTENTION: bytes of work buffer per thread; MATMUL in
+                               i8 form: bytes of each thread's weight tile */
   atomic_long next;         /* MATMUL: first row of the next unclaimed tile */
+  char *ya;                 /* MATMUL in i8 form: the activations (ya_stride apart), */
+  size_t ya_stride;
+  char *wtile;              /* then one weight tile per thread */
 };
 
 
@@ -141,6 +145,37 @@ static void rmsnorm(void *arg, int ith, int nth) {
    equal share. */
 #define MATMUL_TILE 16
 
+/* A batch of at least this many tokens takes the byte-dot product (gemm.c)
+   where the weight format has one: converting a tile of weight rows costs
+   about what a few row-by-row dots do, and every token then reuses it. */
+#define GEMM_MIN_TOKENS 8
+
+static bool use_gemm(const struct ty_op *op, const struct ty_qtype_traits *tr) {
+  return tr->gemm_i8 != NULL && tr->to_i8 != NULL && op->b.rows >= GEMM_MIN_TOKENS &&
+         op->a.cols % TY_I8_GROUP == 0;
+}
+
+
+static void matmul_gemm(struct job *j, int ith) {
+  const struct ty_op *op = j->op;
+  const struct ty_qtype_traits *tr = ty_qtype_get(op->a.type);
+  const int64_t n = op->a.cols;
+  const size_t wsize = ty_i8_weight_size(n);
+  char *tile = j->wtile + (size_t)ith * j->per_thread;
+  long rows = (long)op->a.rows;
+  for (;;) {
+    long r0 = atomic_fetch_add_explicit(&j->next, MATMUL_TILE, memory_order_relaxed);
+    if (r0 >= rows) break;
+    int nr = (int)(r0 + MATMUL_TILE < rows ? MATMUL_TILE : rows - r0);
+    bool has_min = false;    /* the same for every row of a format */
+    for (int r = 0; r < nr; r++)
+      has_min = ty_i8_weight(tr->to_i8, ROW(op->a, r0 + r), tile + (size_t)r * wsize, n);
+    tr->gemm_i8(n, nr, (int)op->b.rows, tile, wsize, j->ya, j->ya_stride, has_min,
+                (float *)op->dst.data + r0, op->dst.stride / sizeof(float));
+  }
+}
+
+
 static void matmul(void *arg, int ith, int nth) {
   struct job *j = arg;
   const struct ty_op *op = j->op;
@@ -148,6 +183,10 @@ static void matmul(void *arg, int ith, int nth) {
   int n = (int)op->a.cols;
   long rows = (long)op->a.rows, lo = 0, hi = rows;
   int shared = op->b.rows > 1;
+  if (j->ya != NULL) {
+    matmul_gemm(j, ith);
+    return;
+  }
   if (!shared) ty_pool_range(rows, ith, nth, &lo, &hi);
   for (long r0 = lo;; r0 += MATMUL_TILE) {
     if (shared) r0 = atomic_fetch_add_explicit(&j->next, MATMUL_TILE, memory_order_relaxed);
@@ -174,19 +213,36 @@ static void quantize_rows(void *arg, int ith, int nth) {
   ty_from_float_fn q = ty_qtype_get(a->vec_dot_type)->from_float;
   long lo, hi;
   ty_pool_range((long)op->b.rows, ith, nth, &lo, &hi);
-  for (long t = lo; t < hi; t++)
+  for (long t = lo; t < hi; t++) {
     q((const float *)ROW(op->b, t), (char *)j->bq + (size_t)t * j->bq_stride, op->b.cols);
+    if (j->ya != NULL)
+      ty_i8_act(a->vec_dot_type, (char *)j->bq + (size_t)t * j->bq_stride,
+                j->ya + (size_t)t * j->ya_stride, op->b.cols);
+  }
 }
 
 
 static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) {
   const struct ty_qtype_traits *a = ty_qtype_get(op->a.type);
-  struct job j = { c, op, op->b.data, op->b.stride, 0, 0 };
+  struct job j = { c, op, op->b.data, op->b.stride, 0, 0, NULL, 0, NULL };
   ty_status st;
   if (a->vec_dot_type != TY_QTYPE_F32) {
+    /* work: the quantized activations, then for the i8 form the activations
+       again in that form and a weight tile per thread, each 64-byte aligned */
+    size_t bq_size, ya_size = 0;
     j.bq_stride = ty_qtype_row_size(a->vec_dot_type, op->b.cols);
-    if ((st = work_reserve(c, j.bq_stride * (size_t)op->b.rows, err)) != TY_OK) return st;
+    bq_size = (j.bq_stride * (size_t)op->b.rows + 63) & ~(size_t)63;
+    if (use_gemm(op, a)) {
+      j.ya_stride = (ty_i8_act_size(op->b.cols) + 63) & ~(size_t)63;
+      j.per_thread = (ty_i8_weight_size(op->a.cols) * MATMUL_TILE + 63) & ~(size_t)63;
+      ya_size = j.ya_stride * (size_t)op->b.rows + j.per_thread * (size_t)ty_pool_size(c->pool);
+    }
+    if ((st = work_reserve(c, bq_size + ya_size, err)) != TY_OK) return st;
     j.bq = c->work;
+    if (ya_size > 0) {
+      j.ya = (char *)c->work + bq_size;
+      j.wtile = j.ya + j.ya_stride * (size_t)op->b.rows;
+    }
     if (op->b.rows == 1)
       quantize_rows(&j, 0, 1);
     else
@@ -392,7 +448,7 @@ static bool cpu_supports(void *ctx, const struct ty_op *op) {
 
 static ty_status cpu_run(void *ctx, const struct ty_op *op, ty_err *err) {
   struct cpu *c = ctx;
-  struct job j = { c, op, NULL, 0, 0, 0 };
+  struct job j = { c, op, NULL, 0, 0, 0, NULL, 0, NULL };
   ty_pool_fn fn = NULL;
   int64_t size = op->a.rows * op->a.cols;
   switch (op->kind) {

@@ -22,6 +22,9 @@ void ty_quants_fill_avx512(struct ty_qtype_traits *t) {
   t[TY_QTYPE_Q4_1].vec_dot_rows = ggml_vec_dot_q4_1_rows;
   t[TY_QTYPE_Q8_0].vec_dot = ggml_vec_dot_q8_0;
   t[TY_QTYPE_Q8_0].vec_dot_rows = ggml_vec_dot_q8_0_rows;
+  /* batches: the byte-dot product for every format with an i8 form */
+  for (int i = 0; i < TY_QTYPE_COUNT; i++)
+    if (t[i].to_i8 != NULL) t[i].gemm_i8 = ty_gemm_i8_avx512;
 }
 
 #endif

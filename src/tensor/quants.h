@@ -187,6 +187,9 @@ enum ty_simd_level { TY_SIMD_SCALAR = 0, TY_SIMD_AVX2 = 1, TY_SIMD_AVX512 = 2 };
 
 void ty_quants_fill_avx2(struct ty_qtype_traits *table);     /* dot_avx2.c */
 void ty_quants_fill_avx512(struct ty_qtype_traits *table);   /* dot_avx512.c */
+ty_to_i8_fn ty_qtype_to_i8(int type);                         /* gemm.c; NULL if none */
+void ty_gemm_i8_avx512(int64_t n, int nr, int nt, const void *w, size_t ws, const void *y,
+                       size_t ys, bool has_min, float *out, size_t os);   /* gemm_avx512.c */
 
 /* Highest level this CPU runs (ignores TYCHO_SIMD). */
 enum ty_simd_level ty_simd_level_cpu(void);

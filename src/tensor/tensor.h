@@ -8,6 +8,7 @@
 #ifndef TY_TENSOR_H
 #define TY_TENSOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,19 @@ typedef void (*ty_vec_dot_fn)(int n, float *s, const void *x, const void *y);
 #define TY_DOT_ROWS 4
 typedef void (*ty_vec_dot_rows_fn)(int n, float *s, const void *x, size_t bx, const void *y);
 
+/* The batch product (gemm.c): weight rows converted once to an "i8 form"
+   (signed bytes, a float scale per 4 elements, a min per 16), activations
+   (the vec_dot_type rows) to unsigned bytes with their scales, then
+   out[t * out_stride + r] = dot(row r, token t) for nr rows and nt tokens.
+   n must be a multiple of TY_I8_GROUP. to_i8 fills w[n], sc[n/4] and, for
+   formats with a min, mn[n/16] (element = w * sc - mn) and returns whether
+   there are mins. */
+#define TY_I8_GROUP 64
+typedef bool (*ty_to_i8_fn)(const void *x, int8_t *w, float *sc, float *mn, int64_t n);
+typedef void (*ty_gemm_i8_fn)(int64_t n, int nr, int nt, const void *w, size_t w_stride,
+                              const void *y, size_t y_stride, bool has_min, float *out,
+                              size_t out_stride);
+
 struct ty_qtype_traits {
   const char *name;              /* "q4_K", as GGML spells it */
   int blck_size;                 /* elements per block */
@@ -50,7 +64,21 @@ struct ty_qtype_traits {
   ty_from_float_fn from_float;   /* NULL where tycho cannot quantize */
   ty_vec_dot_fn vec_dot;         /* NULL for activation-only types */
   ty_vec_dot_rows_fn vec_dot_rows;  /* optional: TY_DOT_ROWS rows at once */
+  ty_to_i8_fn to_i8;             /* optional: the batch product's weight form */
+  ty_gemm_i8_fn gemm_i8;         /* the batch product where it beats vec_dot, else NULL */
 };
+
+/* Bytes of one row of n elements in the i8 form, and of one activation row. */
+size_t ty_i8_weight_size(int64_t n);
+size_t ty_i8_act_size(int64_t n);
+/* Converts weight row x with to_i8 into out (ty_i8_weight_size bytes);
+   returns to_i8's has-min. */
+bool ty_i8_weight(ty_to_i8_fn to_i8, const void *x, void *out, int64_t n);
+/* Converts one quantized activation row (q8_0 or q8_K) into out. */
+void ty_i8_act(int vec_dot_type, const void *yq, void *out, int64_t n);
+/* The portable product, the reference the SIMD ones are tested against. */
+void ty_gemm_i8_ref(int64_t n, int nr, int nt, const void *w, size_t w_stride, const void *y,
+                    size_t y_stride, bool has_min, float *out, size_t out_stride);
 
 /* Traits of a type id, or NULL if the id is not a type tycho knows.
    The table's function pointers are the fastest kernels for this CPU,

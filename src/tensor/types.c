@@ -69,6 +69,8 @@ enum ty_simd_level ty_simd_level_cpu(void) {
 
 int ty_qtype_table_for(enum ty_simd_level level, struct ty_qtype_traits *table) {
   memcpy(table, ref_table, sizeof ref_table);
+  /* q4_1 has no i8 form on purpose (gemm.c: SmolLM2's exactness) */
+  for (int i = 0; i < TY_QTYPE_COUNT; i++) table[i].to_i8 = ty_qtype_to_i8(i);
   if (level > ty_simd_level_cpu())
     return -1;
 #if defined(__x86_64__) || defined(__i386__)

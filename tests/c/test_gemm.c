@@ -1,0 +1,111 @@
+/*
+ * test_gemm.c: the batch product (src/tensor/gemm.c). For every format with
+ * an i8 form: the form read back (w * sc - mn) is the scalar dequantizer's
+ * floats; the reference product agrees with the scalar vec_dot of each row
+ * and token to rounding; and every SIMD level's product agrees with the
+ * reference, over row and token counts on and off the 4 x 4 micro-tile and
+ * row lengths of one and several super-blocks.
+ */
+#include "tensor/quants.h"
+#include "tensor/tensor.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures = 0;
+
+#define CHECK(cond, ...) do { if (!(cond)) { printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+  printf(__VA_ARGS__); printf("\n"); failures++; } } while (0)
+
+static unsigned rng = 777;
+
+static float frand(void) {
+  rng = rng * 1664525u + 1013904223u;
+  return (rng >> 8) / 16777216.0f * 2.0f - 1.0f;
+}
+
+
+/* |a - b| within tol of the scale of the products summed. */
+static int close(float a, float b, float scale) {
+  return fabsf(a - b) <= 1e-4f * scale + 1e-6f;
+}
+
+
+static void test_type(int type, int n) {
+  enum { R = 7, T = 6 };
+  const struct ty_qtype_traits *ref = ty_qtype_get_ref(type);
+  const struct ty_qtype_traits *yt = ty_qtype_get_ref(ref->vec_dot_type);
+  ty_to_i8_fn to_i8 = ty_qtype_to_i8(type);
+  size_t xs = ty_qtype_row_size(type, n), ys = ty_qtype_row_size(ref->vec_dot_type, n);
+  size_t wsz = ty_i8_weight_size(n), asz = ty_i8_act_size(n);
+  char *x = malloc(R * xs), *y = malloc(T * ys), *w = malloc(R * wsz), *a = malloc(T * asz);
+  float *f = malloc(n * sizeof *f), *g = malloc(n * sizeof *g);
+  float want[T][R], scale[T][R], got[T][R];
+  bool has_min = false;
+
+  for (int r = 0; r < R; r++) {
+    for (int i = 0; i < n; i++) f[i] = frand() * (1 + (i % 37 == 0) * 4);
+    ref->from_float(f, x + r * xs, n);
+    has_min = ty_i8_weight(to_i8, x + r * xs, w + r * wsz, n);
+    /* the i8 form reads back as the dequantizer's floats */
+    ref->to_float(x + r * xs, f, n);
+    const int8_t *wq = (const int8_t *)(w + r * wsz);
+    const float *sc = (const float *)(wq + n), *mn = sc + n / 2;
+    int bad = 0;
+    for (int i = 0; i < n; i++) bad += wq[i] * sc[i / 4] - mn[i / 16] != f[i];
+    CHECK(bad == 0, "%s n %d row %d: %d elements of the i8 form differ from to_float",
+          ref->name, n, r, bad);
+  }
+  for (int t = 0; t < T; t++) {
+    for (int i = 0; i < n; i++) f[i] = frand() * 2.0f;
+    yt->from_float(f, y + t * ys, n);
+    ty_i8_act(ref->vec_dot_type, y + t * ys, a + t * asz, n);
+    for (int r = 0; r < R; r++) {
+      ref->vec_dot(n, &want[t][r], x + r * xs, y + t * ys);
+      ref->to_float(x + r * xs, f, n);
+      yt->to_float(y + t * ys, g, n);
+      scale[t][r] = 0.0f;
+      for (int i = 0; i < n; i++) scale[t][r] += fabsf(f[i] * g[i]);
+    }
+  }
+  ty_gemm_i8_ref(n, R, T, w, wsz, a, asz, has_min, &got[0][0], R);
+  for (int t = 0; t < T; t++)
+    for (int r = 0; r < R; r++)
+      CHECK(close(got[t][r], want[t][r], scale[t][r]), "%s n %d: reference product [%d][%d] "
+            "%.7g, vec_dot %.7g", ref->name, n, t, r, got[t][r], want[t][r]);
+
+  for (int level = TY_SIMD_AVX2; level <= TY_SIMD_AVX512; level++) {
+    struct ty_qtype_traits table[TY_QTYPE_COUNT];
+    if (ty_qtype_table_for((enum ty_simd_level)level, table) != 0 || table[type].gemm_i8 == NULL)
+      continue;
+    /* every shape up to R x T, so each edge path runs */
+    for (int nr = 1; nr <= R; nr++)
+      for (int nt = 1; nt <= T; nt++) {
+        float s[T][R];
+        table[type].gemm_i8(n, nr, nt, w, wsz, a, asz, has_min, &s[0][0], R);
+        for (int t = 0; t < nt; t++)
+          for (int r = 0; r < nr; r++)
+            CHECK(close(s[t][r], got[t][r], scale[t][r]), "%s n %d level %d %dx%d: [%d][%d] "
+                  "%.7g, reference %.7g", ref->name, n, level, nr, nt, t, r, s[t][r], got[t][r]);
+      }
+  }
+  free(x); free(y); free(w); free(a); free(f); free(g);
+}
+
+
+int main(void) {
+  static const int types[] = { TY_QTYPE_Q4_0, TY_QTYPE_Q5_0, TY_QTYPE_Q8_0, TY_QTYPE_Q4_K,
+                               TY_QTYPE_Q5_K, TY_QTYPE_Q6_K };
+  for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+    int bs = ty_qtype_get_ref(types[i])->blck_size;
+    /* 64 and 640 (Gemma 3 270M's width) for the 32-blocks; 1 and 3 super-blocks */
+    test_type(types[i], bs == 32 ? 64 : 256);
+    test_type(types[i], bs == 32 ? 640 : 768);
+  }
+  CHECK(ty_qtype_to_i8(TY_QTYPE_Q4_1) == NULL, "q4_1 must keep llama.cpp's row-by-row order");
+  if (failures) return 1;
+  printf("ok: batch product (simd %s)\n", ty_qtype_simd());
+  return 0;
+}
