@@ -50,6 +50,12 @@ ty_status ty_backend_get(ty_backend_t b, void *dst, const void *src, size_t size
 }
 
 
+bool ty_backend_supports(ty_backend_t b, const struct ty_op *op) {
+  return op->kind >= 0 && op->kind < TY_OP_COUNT &&
+         (b->i->supports == NULL || b->i->supports(b->ctx, op));
+}
+
+
 ty_status ty_backend_run(ty_backend_t b, const struct ty_op *op, ty_err *err) {
   if (op->kind < 0 || op->kind >= TY_OP_COUNT)
     return ty_err_set(err, TY_ERR_ARG, "%s backend: unknown op %d", b->i->name, (int)op->kind);

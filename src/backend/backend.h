@@ -38,6 +38,11 @@ enum ty_op_kind {
   TY_OP_GLU,        /* dst = act(a) * b elementwise; i0 = TY_ACT_* */
   TY_OP_ADD,        /* dst = a + b */
   TY_OP_SCALE,      /* dst = a * f0 */
+  /* Fused ops: the same floats as the ops they stand for, in one step. A
+     backend may lack them (supports says); the model then runs the parts. */
+  TY_OP_MATMUL3,    /* three MATMULs of one b: dst = a b, dst2 = c b, dst3 = d b (q, k, v) */
+  TY_OP_MATMUL_GLU, /* dst2 = c b, then dst = act(a b) * dst2 as GLU; i0 = TY_ACT_*
+                       (gate = a, up = c) */
   TY_OP_COUNT
 };
 
@@ -49,6 +54,7 @@ enum { TY_ACT_SILU = 0, TY_ACT_GELU = 1 };
 struct ty_op {
   enum ty_op_kind kind;
   struct ty_view dst, a, b, c;
+  struct ty_view d, dst2, dst3;   /* the fused ops' other weight and outputs */
   const int32_t *ids;      /* GET_ROWS: token ids (host memory) */
   const int32_t *pos;      /* ROPE, KV_STORE, ATTENTION: position per token (host) */
   const float *ff;         /* ROPE: per-dimension frequency factors (host), or NULL */
@@ -147,6 +153,8 @@ void ty_backend_release(ty_backend_t b, void *ptr);
 ty_status ty_backend_set(ty_backend_t b, void *dst, const void *src, size_t size, ty_err *err);
 ty_status ty_backend_get(ty_backend_t b, void *dst, const void *src, size_t size, ty_err *err);
 ty_status ty_backend_run(ty_backend_t b, const struct ty_op *op, ty_err *err);
+/* Whether b can run op (a known kind, and the backend takes its types). */
+bool ty_backend_supports(ty_backend_t b, const struct ty_op *op);
 
 /* A view over contiguous rows. */
 static inline struct ty_view ty_view_make(void *data, int type, int64_t rows, int64_t cols,

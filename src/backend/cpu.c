@@ -20,6 +20,11 @@
    the pool costs more than the work. */
 #define SMALL_OP 16384
 
+/* Attention over fewer cached values than this (tokens x heads x visible
+   positions x head size) also runs on the caller: a decode step early in
+   the context. */
+#define SMALL_ATTN 65536
+
 struct cpu {
   ty_pool *pool;
   void (*attn_f16)(const struct ty_attn_head *h);            /* cpu_kernels.h */
@@ -39,6 +44,11 @@ struct job {
   char *ya;                 /* MATMUL in i8 form: the activations (ya_stride apart), */
   size_t ya_stride;
   char *wtile;              /* then one weight tile per thread */
+  /* MATMUL3 and MATMUL_GLU for one token: each part's weights, output and
+     activations in its dot type; GLU applies the activation of op->i0 */
+  struct part { struct ty_view w; float *y; const void *bq; } part[3];
+  int n_part;
+  bool glu;
 };
 
 
@@ -176,6 +186,18 @@ static void matmul_gemm(struct job *j, int ith) {
 }
 
 
+/* y[r] = dot(row r of w, bq) for r in [r0, r1). */
+static void dot_rows(const struct ty_qtype_traits *tr, int n, float *y, struct ty_view w,
+                     const void *bq, long r0, long r1) {
+  long r = r0;
+  if (tr->vec_dot_rows != NULL)
+    for (; r + TY_DOT_ROWS <= r1; r += TY_DOT_ROWS)
+      tr->vec_dot_rows(n, &y[r], ROW(w, r), w.stride, bq);
+  for (; r < r1; r++)
+    tr->vec_dot(n, &y[r], ROW(w, r), bq);
+}
+
+
 static void matmul(void *arg, int ith, int nth) {
   struct job *j = arg;
   const struct ty_op *op = j->op;
@@ -192,16 +214,9 @@ static void matmul(void *arg, int ith, int nth) {
     if (shared) r0 = atomic_fetch_add_explicit(&j->next, MATMUL_TILE, memory_order_relaxed);
     if (r0 >= hi) break;
     long r1 = r0 + MATMUL_TILE < hi ? r0 + MATMUL_TILE : hi;
-    for (int64_t t = 0; t < op->b.rows; t++) {
-      const char *bq = (const char *)j->bq + (size_t)t * j->bq_stride;
-      float *y = (float *)ROW(op->dst, t);
-      long r = r0;
-      if (tr->vec_dot_rows != NULL)
-        for (; r + TY_DOT_ROWS <= r1; r += TY_DOT_ROWS)
-          tr->vec_dot_rows(n, &y[r], ROW(op->a, r), op->a.stride, bq);
-      for (; r < r1; r++)
-        tr->vec_dot(n, &y[r], ROW(op->a, r), bq);
-    }
+    for (int64_t t = 0; t < op->b.rows; t++)
+      dot_rows(tr, n, (float *)ROW(op->dst, t), op->a,
+               (const char *)j->bq + (size_t)t * j->bq_stride, r0, r1);
   }
 }
 
@@ -224,7 +239,7 @@ static void quantize_rows(void *arg, int ith, int nth) {
 
 static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) {
   const struct ty_qtype_traits *a = ty_qtype_get(op->a.type);
-  struct job j = { c, op, op->b.data, op->b.stride, 0, 0, NULL, 0, NULL };
+  struct job j = { .cpu = c, .op = op, .bq = op->b.data, .bq_stride = op->b.stride };
   ty_status st;
   if (a->vec_dot_type != TY_QTYPE_F32) {
     /* work: the quantized activations, then for the i8 form the activations
@@ -359,6 +374,17 @@ static void attention(void *arg, int ith, int nth) {
 }
 
 
+/* Cached values an ATTENTION op reads: tokens x heads x positions x head size. */
+static int64_t attention_size(const struct ty_op *op) {
+  int64_t span = 0;
+  for (int64_t t = 0; t < op->a.rows; t++) {
+    int32_t p = op->pos[t];
+    span += op->i3 > 0 && p + 1 > op->i3 ? op->i3 : p + 1;
+  }
+  return span * op->i0 * op->i2;
+}
+
+
 /* GELU (tanh form) through an f16 table, as ggml computes it on the CPU:
    the input is rounded to f16 and the result is an f16 value. */
 static float gelu_table[65536];
@@ -381,16 +407,28 @@ static inline float gelu(float x) {
 }
 
 
+/* y = act(x) * g over n elements. SiLU takes llama.cpp's exp approximation
+   16 lanes at a time from the start, so a piece of a row that starts on a
+   multiple of 16 gets the floats the whole row would. */
+static void act_mul(const struct cpu *c, int act, int64_t n, float *y, const float *x,
+                    const float *g) {
+  if (act == TY_ACT_SILU)
+    c->swiglu(n, y, x, g);
+  else
+    for (int64_t i = 0; i < n; i++) y[i] = gelu(x[i]) * g[i];
+}
+
+
 static void glu(void *arg, int ith, int nth) {
   const struct ty_op *op = ((struct job *)arg)->op;
   int64_t n = op->a.cols;
   long lo, hi;
   if (op->i0 == TY_ACT_SILU) {
-    /* whole rows, through llama.cpp's exp approximation */
+    /* whole rows */
     ty_pool_range((long)op->a.rows, ith, nth, &lo, &hi);
     for (long t = lo; t < hi; t++)
-      ((struct job *)arg)->cpu->swiglu(n, (float *)ROW(op->dst, t), (const float *)ROW(op->a, t),
-                                       (const float *)ROW(op->b, t));
+      act_mul(((struct job *)arg)->cpu, TY_ACT_SILU, n, (float *)ROW(op->dst, t),
+              (const float *)ROW(op->a, t), (const float *)ROW(op->b, t));
     return;
   }
   ty_pool_range((long)(op->a.rows * n), ith, nth, &lo, &hi);
@@ -418,6 +456,101 @@ static void elementwise(void *arg, int ith, int nth) {
 
 
 /* ================================================================
+   fused products
+   ================================================================ */
+
+/* The MATMULs a fused op stands for: q, k, v, or gate then up. */
+static int fused_parts(const struct ty_op *op, struct ty_op mm[3]) {
+  const struct ty_view w[3] = { op->a, op->c, op->d }, y[3] = { op->dst, op->dst2, op->dst3 };
+  int n = op->kind == TY_OP_MATMUL3 ? 3 : 2;
+  for (int i = 0; i < n; i++) {
+    struct ty_op m = { .kind = TY_OP_MATMUL, .dst = y[i], .a = w[i], .b = op->b };
+    mm[i] = m;
+  }
+  return n;
+}
+
+
+/* One token through a fused op in one dispatch. Work is handed out in tiles
+   of 16 output rows: MATMUL3 lays the parts' tiles end to end and gives each
+   thread an equal run of them; MATMUL_GLU gives each thread the same rows of
+   gate and up, then applies the activation to those rows (16-aligned, so
+   SiLU's lanes fall as over the whole row). */
+static void matmul_parts(void *arg, int ith, int nth) {
+  struct job *j = arg;
+  long tiles[3], total = 0, lo, hi, base = 0;
+  int n_tiled = j->glu ? 1 : j->n_part;
+  for (int i = 0; i < n_tiled; i++)
+    total += tiles[i] = (long)((j->part[i].w.rows + MATMUL_TILE - 1) / MATMUL_TILE);
+  ty_pool_range(total, ith, nth, &lo, &hi);
+  for (int i = 0; i < n_tiled; base += tiles[i], i++) {
+    long t0 = lo > base ? lo - base : 0, t1 = hi - base < tiles[i] ? hi - base : tiles[i];
+    if (t0 >= t1) continue;
+    long r0 = t0 * MATMUL_TILE, r1 = t1 * MATMUL_TILE;
+    if (r1 > (long)j->part[i].w.rows) r1 = (long)j->part[i].w.rows;
+    for (int p = j->glu ? 0 : i; p < (j->glu ? j->n_part : i + 1); p++) {
+      const struct part *pt = &j->part[p];
+      dot_rows(ty_qtype_get(pt->w.type), (int)pt->w.cols, pt->y, pt->w, pt->bq, r0, r1);
+    }
+    if (j->glu)
+      act_mul(j->cpu, j->op->i0, r1 - r0, j->part[0].y + r0, j->part[0].y + r0,
+              j->part[1].y + r0);
+  }
+}
+
+
+static ty_status cpu_run(void *ctx, const struct ty_op *op, ty_err *err);
+
+static ty_status run_fused(struct cpu *c, const struct ty_op *op, ty_err *err) {
+  struct ty_op mm[3];
+  struct job j = { .cpu = c, .op = op };
+  int n = fused_parts(op, mm);
+  size_t off[3], size = 0;
+  bool fresh[3];            /* part i quantizes the activations into off[i] */
+  ty_status st;
+  if (op->b.rows > 1) {
+    /* a batch gains nothing from fusing: the parts as they are */
+    for (int i = 0; i < n; i++)
+      if ((st = run_matmul(c, &mm[i], err)) != TY_OK) return st;
+    if (op->kind == TY_OP_MATMUL_GLU) {
+      struct ty_op g = { .kind = TY_OP_GLU, .dst = op->dst, .a = op->dst, .b = op->dst2,
+                         .i0 = op->i0 };
+      return cpu_run(c, &g, err);
+    }
+    return TY_OK;
+  }
+  /* the activations once per dot type among the parts */
+  for (int i = 0; i < n; i++) {
+    int vt = ty_qtype_get(mm[i].a.type)->vec_dot_type;
+    off[i] = size;
+    fresh[i] = vt != TY_QTYPE_F32;
+    for (int k = 0; k < i && fresh[i]; k++)
+      if (ty_qtype_get(mm[k].a.type)->vec_dot_type == vt) {
+        off[i] = off[k];
+        fresh[i] = false;
+      }
+    if (fresh[i]) size += (ty_qtype_row_size(vt, op->b.cols) + 63) & ~(size_t)63;
+  }
+  if ((st = work_reserve(c, size, err)) != TY_OK) return st;
+  for (int i = 0; i < n; i++) {
+    int vt = ty_qtype_get(mm[i].a.type)->vec_dot_type;
+    struct part p = { mm[i].a, (float *)mm[i].dst.data, op->b.data };
+    if (vt != TY_QTYPE_F32) {
+      p.bq = (char *)c->work + off[i];
+      if (fresh[i])
+        ty_qtype_get(vt)->from_float((const float *)op->b.data, (char *)c->work + off[i],
+                                     op->b.cols);
+    }
+    j.part[i] = p;
+  }
+  j.n_part = n;
+  j.glu = op->kind == TY_OP_MATMUL_GLU;
+  ty_pool_run(c->pool, matmul_parts, &j);
+  return TY_OK;
+}
+
+
+/* ================================================================
    dispatch
    ================================================================ */
 
@@ -440,6 +573,16 @@ static bool cpu_supports(void *ctx, const struct ty_op *op) {
       t = ty_qtype_get(op->b.type);
       return t != NULL && t->vec_dot != NULL && ty_qtype_get(op->c.type) != NULL &&
              op->i1 > 0 && op->i0 % op->i1 == 0;
+    case TY_OP_MATMUL3: case TY_OP_MATMUL_GLU: {
+      struct ty_op mm[3];
+      int n = fused_parts(op, mm);
+      for (int i = 0; i < n; i++)
+        if (!cpu_supports(ctx, &mm[i]) || mm[i].dst.rows != op->b.rows ||
+            mm[i].dst.cols != mm[i].a.rows || mm[i].a.cols != op->b.cols)
+          return false;
+      return op->kind == TY_OP_MATMUL3 ||
+             (op->a.rows == op->c.rows && (op->i0 == TY_ACT_SILU || op->i0 == TY_ACT_GELU));
+    }
     default:
       return true;
   }
@@ -448,11 +591,12 @@ static bool cpu_supports(void *ctx, const struct ty_op *op) {
 
 static ty_status cpu_run(void *ctx, const struct ty_op *op, ty_err *err) {
   struct cpu *c = ctx;
-  struct job j = { c, op, NULL, 0, 0, 0, NULL, 0, NULL };
+  struct job j = { .cpu = c, .op = op };
   ty_pool_fn fn = NULL;
   int64_t size = op->a.rows * op->a.cols;
   switch (op->kind) {
     case TY_OP_MATMUL: return run_matmul(c, op, err);
+    case TY_OP_MATMUL3: case TY_OP_MATMUL_GLU: return run_fused(c, op, err);
     case TY_OP_GET_ROWS: fn = get_rows; size = op->dst.rows * op->dst.cols; break;
     case TY_OP_RMSNORM: fn = rmsnorm; break;
     case TY_OP_ROPE: fn = rope; size = op->dst.rows * op->dst.cols; break;
@@ -468,7 +612,10 @@ static ty_status cpu_run(void *ctx, const struct ty_op *op, ty_err *err) {
       j.per_thread = ((generic > exact ? generic : exact) + 63) & ~(size_t)63;
       if ((st = work_reserve(c, j.per_thread * (size_t)ty_pool_size(c->pool), err)) != TY_OK)
         return st;
-      ty_pool_run(c->pool, attention, &j);
+      if (attention_size(op) < SMALL_ATTN)
+        attention(&j, 0, 1);
+      else
+        ty_pool_run(c->pool, attention, &j);
       return TY_OK;
     }
     default:

@@ -346,6 +346,8 @@ static bool cu_supports(void *ctx, const struct ty_op *op) {
     case TY_OP_ATTENTION:
       return kv_type_ok(op->b.type) && op->c.type == op->b.type && op->i1 > 0 &&
              op->i0 % op->i1 == 0 && (int64_t)op->a.rows * op->i0 <= c->lay.attn_slots;
+    case TY_OP_MATMUL3: case TY_OP_MATMUL_GLU:
+      return false;     /* the model runs their parts */
     default:
       return op->kind >= 0 && op->kind < TY_OP_COUNT;
   }
@@ -454,7 +456,7 @@ static ty_status launch(struct cuda *c, const struct ty_op *op, ty_err *err) {
   if (r != 0) {
     static const char *const names[TY_OP_COUNT] = { "get_rows", "rmsnorm", "matmul", "rope",
                                                     "kv_store", "attention", "glu", "add",
-                                                    "scale" };
+                                                    "scale", "matmul3", "matmul_glu" };
     char what[48];
     snprintf(what, sizeof what, "launching %s", names[op->kind]);
     return cuda_err(err, c->device, what, (cudaError_t)r);

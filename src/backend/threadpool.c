@@ -28,7 +28,7 @@ struct ty_pool {
   atomic_uint gen;          /* bumped once per job */
   atomic_int pending;       /* workers still running the current job */
   atomic_int stop;
-  int sleepers;             /* workers waiting on cv; guarded by mu */
+  atomic_int sleepers;      /* workers waiting on cv, or about to: changed under mu */
   ty_pool_fn fn;
   void *arg;
 };
@@ -46,11 +46,13 @@ static void *worker_main(void *ud) {
     int spins = 0;
     while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
       if (++spins < SPIN_LIMIT) { cpu_relax(); continue; }
+      /* sleepers up, then gen read, both sequentially consistent: against
+         wake's gen up, then sleepers read, one of the two sees the other */
       pthread_mutex_lock(&p->mu);
-      p->sleepers++;
+      atomic_fetch_add(&p->sleepers, 1);
       while (atomic_load(&p->gen) == seen)
         pthread_cond_wait(&p->cv, &p->mu);
-      p->sleepers--;
+      atomic_fetch_sub(&p->sleepers, 1);
       pthread_mutex_unlock(&p->mu);
       spins = 0;
     }
@@ -95,12 +97,16 @@ ty_pool *ty_pool_new(int n, ty_err *err) {
 }
 
 
+/* Publishes a new job generation (and with it fn and arg). The mutex is
+   taken only when a worker sleeps or is going to: a worker that counted
+   itself in holds mu until it waits, so the broadcast cannot come before. */
 static void wake(ty_pool *p) {
-  pthread_mutex_lock(&p->mu);
-  atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
-  if (p->sleepers > 0)
+  atomic_fetch_add(&p->gen, 1);
+  if (atomic_load(&p->sleepers) > 0) {
+    pthread_mutex_lock(&p->mu);
     pthread_cond_broadcast(&p->cv);
-  pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->mu);
+  }
 }
 
 
@@ -132,8 +138,6 @@ void ty_pool_run(ty_pool *p, ty_pool_fn fn, void *arg) {
   p->fn = fn;
   p->arg = arg;
   atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
-  /* Taking the mutex on every job costs ~50 ns and makes the sleep/wake
-     hand-off race-free; the gen store inside it publishes fn and arg. */
   wake(p);
   fn(arg, 0, p->n);
   /* Spin for the workers; when they are late (the machine is busier than

@@ -234,6 +234,7 @@ static int l_quantize(lua_State *L) {
 }
 
 
+#ifdef TYCHO_HAVE_STORE
 /* mkdir -p dir. */
 static int make_dirs(const char *dir) {
   char buf[4096];
@@ -248,6 +249,7 @@ static int make_dirs(const char *dir) {
     }
   }
 }
+#endif
 
 
 /* tycho.quantized(model, type, opts) -> cached path | fail, msg, code.

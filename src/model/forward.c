@@ -47,6 +47,33 @@ static ty_status op_binary(ty_backend_t be, enum ty_op_kind kind, struct ty_view
 }
 
 
+/* q, k and v from one x: in one fused op where the backend has it. */
+static ty_status op_qkv(ty_backend_t be, struct ty_view q, struct ty_view k, struct ty_view v,
+                        const struct ty_layer_weights *L, struct ty_view x, ty_err *err) {
+  struct ty_op op = { .kind = TY_OP_MATMUL3, .dst = q, .a = L->wq, .b = x, .dst2 = k,
+                      .c = L->wk, .dst3 = v, .d = L->wv };
+  ty_status st;
+  if (ty_backend_supports(be, &op)) return ty_backend_run(be, &op, err);
+  if ((st = op_matmul(be, q, L->wq, x, err)) || (st = op_matmul(be, k, L->wk, x, err)))
+    return st;
+  return op_matmul(be, v, L->wv, x, err);
+}
+
+
+/* hb = act(gate x) * (up x), with hb2 = up x: fused where the backend has it. */
+static ty_status op_ffn_glu(ty_backend_t be, struct ty_view hb, struct ty_view hb2,
+                            const struct ty_layer_weights *L, struct ty_view x, int act,
+                            ty_err *err) {
+  struct ty_op op = { .kind = TY_OP_MATMUL_GLU, .dst = hb, .a = L->gate, .b = x, .dst2 = hb2,
+                      .c = L->up, .i0 = act };
+  ty_status st;
+  if (ty_backend_supports(be, &op)) return ty_backend_run(be, &op, err);
+  if ((st = op_matmul(be, hb, L->gate, x, err)) || (st = op_matmul(be, hb2, L->up, x, err)))
+    return st;
+  return op_binary(be, TY_OP_GLU, hb, hb, hb2, act, err);
+}
+
+
 /* Hands the residual stream (n rows of x) from device `from` to device
    `to` at a layer boundary: from the CPU by the receiver's set (a plain copy
    between CPUs), from a GPU by its get, which writes host memory or, through
@@ -100,9 +127,7 @@ static ty_status forward_chunk(ty_model *m, const int32_t *tokens, int n, int lo
 
     /* attention */
     if ((st = op_norm(be, xb, x, L->attn_norm, 0, hp->eps, err)) ||
-        (st = op_matmul(be, q, L->wq, xb, err)) ||
-        (st = op_matmul(be, k, L->wk, xb, err)) ||
-        (st = op_matmul(be, v, L->wv, xb, err)))
+        (st = op_qkv(be, q, k, v, L, xb, err)))
       return st;
     if (L->q_norm.data != NULL &&
         ((st = op_norm(be, q, q, L->q_norm, hp->head_dim, hp->eps, err)) ||
@@ -133,9 +158,7 @@ static ty_status forward_chunk(ty_model *m, const int32_t *tokens, int n, int lo
 
     /* feed-forward */
     if ((st = op_norm(be, xb, x, L->ffn_norm, 0, hp->eps, err)) ||
-        (st = op_matmul(be, hb, L->gate, xb, err)) ||
-        (st = op_matmul(be, hb2, L->up, xb, err)) ||
-        (st = op_binary(be, TY_OP_GLU, hb, hb, hb2, act, err)) ||
+        (st = op_ffn_glu(be, hb, hb2, L, xb, act, err)) ||
         (st = op_matmul(be, xb2, L->down, hb, err)))
       return st;
     if (L->post_ffn_norm.data != NULL &&
