@@ -6,18 +6,21 @@
 serves ROOT/manifests/NS/MODEL/TAG and ROOT/blobs/sha256-HEX the way Ollama's
 registry does: GET /v2/NS/MODEL/manifests/TAG, and GET /v2/NS/MODEL/blobs/DIGEST
 answered with a redirect to /storage/sha256-HEX (the "storage host"), which
-honours Range. It binds 127.0.0.1 on a free port and writes the port to
+honours Range. GET /files/PATH serves ROOT/files/PATH as the storage host does
+(a .gguf at a plain URL, for pulls by URL). It binds 127.0.0.1 on a free port and writes the port to
 ROOT/port once listening.
 
-Misbehaviour comes from ROOT/config.json, read at every request (absent: none):
+Misbehaviour comes from ROOT/config.json, read at every request (absent: none;
+the counts below start again whenever its text changes):
   {"auth": true}                      /v2 wants "Bearer secret" (401 + challenge; /token gives it)
   {"fail": {"status": 429, "count": 1, "match": "blobs"}}
                                       the first count requests whose path holds match get status
   {"drop_after": N, "drops": 1}       the first `drops` storage responses close after N body bytes
   {"corrupt": true}                   storage responses have one byte flipped
   {"trickle": 0.5}                    storage responses send 64 bytes every so many seconds
+  {"no_range": true}                  storage responses ignore Range (200, the whole file)
 After each request ROOT/stats.json holds {"storage_bytes": body bytes sent by the
-storage host, "requests": ["GET path range", ...]}.
+storage host and /files, "requests": ["GET path range", ...]}.
 """
 import http.server
 import json
@@ -31,14 +34,22 @@ import time
 ROOT = sys.argv[1]
 lock = threading.Lock()
 stats = {"storage_bytes": 0, "requests": []}
-counters = {"fail": 0, "drops": 0}
+counters = {"fail": 0, "drops": 0, "config": None}
 
 
 def config():
+    """The misbehaviour asked for; a new config.json starts its counts afresh."""
     try:
         with open(os.path.join(ROOT, "config.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
+            text = f.read()
+    except OSError:
+        text = "{}"
+    with lock:
+        if text != counters["config"]:
+            counters.update(fail=0, drops=0, config=text)
+    try:
+        return json.loads(text)
+    except ValueError:
         return {}
 
 
@@ -98,6 +109,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         m = re.fullmatch(r"/storage/(sha256-[0-9a-f]{64})", path)
         if m:
             return self.storage(os.path.join(ROOT, "blobs", m.group(1)), cfg)
+        m = re.fullmatch(r"/files/([\w.-]+(?:/[\w.-]+)*)", path)
+        if m and ".." not in m.group(1):
+            return self.storage(os.path.join(ROOT, "files", m.group(1)), cfg)
         return self.reply(404, b"not found")
 
     def storage(self, f, cfg):
@@ -106,7 +120,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         size = os.path.getsize(f)
         start, end, status = 0, size - 1, 200
         rng = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        if rng:
+        if rng and not cfg.get("no_range"):
             start = int(rng.group(1))
             end = min(int(rng.group(2)), size - 1) if rng.group(2) else size - 1
             if start >= size:
@@ -121,7 +135,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     drop = cfg["drop_after"]
         self.send_response(status)
         self.send_header("Content-Length", str(n))
-        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Accept-Ranges", "none" if cfg.get("no_range") else "bytes")
         if status == 206:
             self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, size))
         self.end_headers()

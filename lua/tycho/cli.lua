@@ -18,7 +18,8 @@ commands:
                                     (tycho plan --help lists its options); a registry
                                     name not in the store is planned from its header
   pull MODEL [--registry URL] [--ca-bundle FILE] [--parts N]
-                                    fetch a model from a registry into the store
+                                    fetch a model from a registry into the store; MODEL
+                                    may be an https:// URL of a .gguf file
   list                              the models in the store (and Ollama's, and the cache)
   show MODEL [--modelfile]          architecture, parameters, template, license, digest
                                     (--modelfile: the Modelfile that creates it again)
@@ -327,8 +328,8 @@ function cli.run(args)
   if opts.format and opts.format ~= "json" then die("run: --format takes json, not '%s'", opts.format) end
   if opts.raw and not prompt then die("run: --raw needs a prompt") end
   local path, err = cli.resolve(name)
-  if not path and not name:find("%.gguf$") and not name:find("^[./~]") then
-    -- a registry name not in the store is pulled first, as ollama run does
+  if not path and (name:find("^https?://") or not name:find("%.gguf$") and not name:find("^[./~]")) then
+    -- a registry name or a URL not in the store is pulled first, as ollama run does
     local ok, perr = tycho.pull(name, { progress = require("tycho.store").progress_bar() })
     if not ok then die("%s; pulling it: %s", err, perr) end
     path, err = cli.resolve(name)

@@ -41,6 +41,8 @@ end
 
 -- A progress printer for tycho.pull: on a terminal one line per blob,
 -- redrawn with bytes, rate and ETA; nothing when stderr is not a terminal.
+-- A pull by URL names the blob by its URL, and a total of 0 is a size the
+-- server did not give (bytes and rate only).
 function store.progress_bar()
   if not tycho.isatty("stderr") then return nil end
   local cur, t0, last = nil, 0, 0
@@ -49,17 +51,25 @@ function store.progress_bar()
     if digest ~= cur then
       if cur then io.stderr:write("\n") end
       cur, t0, last = digest, now, 0
-    elseif now - last < 0.1 and done < total then
+    elseif now - last < 0.1 and (done < total or total == 0) then
       return
     end
     last = now
     local rate = done / math.max(now - t0, 1e-3)
+    local label = digest:match("^sha256:") and digest:sub(8, 19)
+      or digest:match("^[^?#]*"):match("[^/]*$")                -- a URL's file name
+    if total == 0 then
+      io.stderr:write(string.format("\rpulling %s... %s  %s/s   ", label, store.bytes(done),
+        store.bytes(rate)))
+      io.stderr:flush()
+      return
+    end
     local frac = total > 0 and done / total or 1
     local width = 25
     local fill = math.floor(frac * width + 0.5)
     local eta = rate > 0 and (total - done) / rate or 0
     io.stderr:write(string.format("\rpulling %s... %3d%% ▕%s%s▏ %s/%s  %s/s  %ds   ",
-      digest:sub(8, 19), math.floor(frac * 100), string.rep("█", fill), string.rep(" ", width - fill),
+      label, math.floor(frac * 100), string.rep("█", fill), string.rep(" ", width - fill),
       store.bytes(done), store.bytes(total), store.bytes(rate), math.floor(eta + 0.5)))
     if done >= total then io.stderr:write("\n"); cur = nil end
     io.stderr:flush()

@@ -3,7 +3,9 @@
  * encode(value [, {indent = true}]) and decode(text). Object keys come out
  * sorted so that saved recipes and results are reproducible byte for byte.
  */
+#include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +44,25 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 
+/* A number as the shortest text that reads back as the same double (cJSON's
+   own printer accepts 15 digits that are off by an ulp), or an integer
+   exactly; JSON has no infinity or NaN, so those become null. */
+static cJSON *number(lua_State *L, int i) {
+  char buf[40];
+  double d = lua_tonumber(L, i);
+  if (lua_isinteger(L, i)) {
+    snprintf(buf, sizeof buf, LUA_INTEGER_FMT, lua_tointeger(L, i));
+    return cJSON_CreateRaw(buf);
+  }
+  if (!isfinite(d)) return cJSON_CreateNull();
+  for (int digits = 15; digits <= 17; digits++) {
+    snprintf(buf, sizeof buf, "%.*g", digits, d);
+    if (strtod(buf, NULL) == d) break;
+  }
+  return cJSON_CreateRaw(buf);
+}
+
+
 /* Converts the value at index i; on a value JSON cannot hold, raises
    (after the caller frees what was built: see json_encode). */
 static cJSON *to_json(lua_State *L, int i, int depth, const char **bad) {
@@ -50,7 +71,7 @@ static cJSON *to_json(lua_State *L, int i, int depth, const char **bad) {
   switch (lua_type(L, i)) {
   case LUA_TNIL: return cJSON_CreateNull();
   case LUA_TBOOLEAN: return cJSON_CreateBool(lua_toboolean(L, i));
-  case LUA_TNUMBER: return cJSON_CreateNumber(lua_tonumber(L, i));
+  case LUA_TNUMBER: return number(L, i);
   case LUA_TSTRING: return cJSON_CreateString(lua_tostring(L, i));
   case LUA_TLIGHTUSERDATA:
     if (lua_touserdata(L, i) == NULL) return cJSON_CreateNull();   /* tycho.json.null */

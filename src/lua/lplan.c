@@ -254,8 +254,8 @@ static void push_plan(lua_State *L, const struct ty_plan *p, const struct ty_sha
 }
 
 
-/* Plan before pull: a registry name that is not in the store is planned from
-   its model blob's header, read with HTTP ranges. Without the store, or when
+/* Plan before pull: a registry name (or a .gguf URL) that is not in the
+   store is planned from its model blob's header, read with HTTP ranges. Without the store, or when
    ref is no registry name, the resolver's message (in err) stands. */
 static ty_status remote_shape(const char *ref, struct ty_shape *shape, char *path, size_t size,
                               ty_err *err) {
@@ -264,7 +264,7 @@ static ty_status remote_shape(const char *ref, struct ty_shape *shape, char *pat
   struct ty_pull_opts o;
   ty_gguf *g;
   ty_status s;
-  if (strchr(ref, '.') != NULL && strstr(ref, ".gguf") != NULL) return err->code;  /* a missing file */
+  if (!ty_url_is_gguf(ref) && strstr(ref, ".gguf") != NULL) return err->code;  /* a missing file */
   if (ty_name_parse(ref, &nm, NULL) != TY_OK) return err->code;
   ty_pull_opts_init(&o);
   o.retries = 2;

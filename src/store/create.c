@@ -284,7 +284,8 @@ static void human_number(uint64_t v, char *out, size_t size) {
 }
 
 
-/* The config blob: Ollama's model.ConfigV2 from the model's GGUF header. */
+/* The config blob: Ollama's model.ConfigV2 from the model's GGUF header (and
+   the Modelfile's renderer, parser and requires; mf may be NULL). */
 static ty_status add_config(struct build *b, const ty_modelfile *mf, struct ty_layer *config,
                             ty_err *err) {
   static const char *const strings[] = { "renderer", "parser", "requires", NULL };
@@ -315,7 +316,7 @@ static ty_status add_config(struct build *b, const ty_modelfile *mf, struct ty_l
   cJSON_AddItemToArray(fams, cJSON_CreateString(arch));
   cJSON_AddStringToObject(j, "model_type", num);
   cJSON_AddStringToObject(j, "file_type", mi.quant ? mi.quant : "");
-  for (int i = 0; strings[i] != NULL; i++)
+  for (int i = 0; mf != NULL && strings[i] != NULL; i++)
     if (ty_modelfile_get(mf, strings[i]) != NULL)
       cJSON_AddStringToObject(j, strings[i], ty_modelfile_get(mf, strings[i]));
   cJSON_AddStringToObject(j, "architecture", "amd64");
@@ -364,13 +365,32 @@ static ty_status precheck(const char *where, const ty_modelfile *mf, ty_err *err
 }
 
 
+/* Writes the manifest of b's layers and config for name n, last. */
+static ty_status write_manifest(const struct build *b, const struct ty_name *n,
+                                const struct ty_layer *config, ty_err *err) {
+  cJSON *j = cJSON_CreateObject(), *layers;
+  char *text;
+  ty_status s;
+  cJSON_AddNumberToObject(j, "schemaVersion", 2);
+  cJSON_AddStringToObject(j, "mediaType", TY_MEDIA_MANIFEST);
+  cJSON_AddItemToObject(j, "config", layer_json(config));
+  layers = cJSON_AddArrayToObject(j, "layers");
+  for (size_t i = 0; i < b->n; i++) cJSON_AddItemToArray(layers, layer_json(&b->layers[i]));
+  text = cJSON_PrintUnformatted(j);
+  cJSON_Delete(j);
+  say(b, "%s", "writing manifest");
+  if (text == NULL) return ty_err_set(err, TY_ERR_NOMEM, "create: out of memory");
+  s = ty_store_put_manifest(n, text, strlen(text), err);
+  free(text);
+  return s;
+}
+
+
 ty_status ty_store_create(const char *name, const ty_modelfile *mf, const struct ty_create_opts *o,
                           ty_err *err) {
   struct build *b;
   struct ty_name n;
   struct ty_layer config;
-  cJSON *j, *layers;
-  char *text;
   ty_status s;
   if ((s = ty_name_parse(name, &n, err)) != TY_OK) return s;
   if ((b = calloc(1, sizeof *b)) == NULL) return ty_err_set(err, TY_ERR_NOMEM, "create: out of memory");
@@ -382,22 +402,18 @@ ty_status ty_store_create(const char *name, const ty_modelfile *mf, const struct
   }
   if (s == TY_OK) s = apply_modelfile(b, mf, err);
   if (s == TY_OK) s = add_config(b, mf, &config, err);
-  if (s != TY_OK) {
-    free(b);
-    return s;
-  }
-  j = cJSON_CreateObject();
-  cJSON_AddNumberToObject(j, "schemaVersion", 2);
-  cJSON_AddStringToObject(j, "mediaType", TY_MEDIA_MANIFEST);
-  cJSON_AddItemToObject(j, "config", layer_json(&config));
-  layers = cJSON_AddArrayToObject(j, "layers");
-  for (size_t i = 0; i < b->n; i++) cJSON_AddItemToArray(layers, layer_json(&b->layers[i]));
-  text = cJSON_PrintUnformatted(j);
-  cJSON_Delete(j);
-  say(b, "%s", "writing manifest");
+  if (s == TY_OK) s = write_manifest(b, &n, &config, err);
   free(b);
-  if (text == NULL) return ty_err_set(err, TY_ERR_NOMEM, "create: out of memory");
-  s = ty_store_put_manifest(&n, text, strlen(text), err);
-  free(text);
   return s;
+}
+
+
+ty_status ty_store_create_gguf(const struct ty_name *n, const struct ty_layer *model, ty_err *err) {
+  struct build b = { 0 };
+  struct ty_layer config;
+  ty_status s;
+  b.where = model->digest;
+  b.layers[b.n++] = *model;
+  if ((s = add_config(&b, NULL, &config, err)) != TY_OK) return s;
+  return write_manifest(&b, n, &config, err);
 }

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 enum { PART_HOST, PART_NS, PART_MODEL, PART_TAG };
 
@@ -51,11 +52,76 @@ static ty_status set_part(int kind, const char *s, size_t len, char *out, size_t
 }
 
 
+bool ty_url_is_gguf(const char *s) {
+  size_t len;
+  if (strncasecmp(s, "https://", 8) != 0 && strncasecmp(s, "http://", 7) != 0) return false;
+  len = strcspn(s, "?#");
+  return len > 5 && strncasecmp(s + len - 5, ".gguf", 5) == 0;
+}
+
+
+/* Copies s[0..len) into out (max bytes) with every byte that part kind does
+   not allow turned into '-', a first byte that may not start it into '_' (a
+   host's: dropped), a host lowercased and ".." broken up, so the result
+   passes set_part. */
+static void sanitize(int kind, const char *s, size_t len, char *out, size_t max) {
+  size_t k = 0;
+  for (size_t i = 0; i < len && k < max; i++) {
+    char c = kind == PART_HOST && s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+    if (!byte_ok(kind, c)) c = '-';
+    if (k == 0 && !is_alnum(c)) {
+      if (kind == PART_HOST) continue;
+      c = '_';
+    }
+    if (c == '.' && k > 0 && out[k - 1] == '.') c = kind == PART_HOST ? '-' : '_';
+    out[k++] = c;
+  }
+  out[k] = '\0';
+}
+
+
+#ifdef TYCHO_HAVE_STORE
+/* The name of a pulled URL: HOST/url/STEM:TAG, HOST with its port but
+   without user@, STEM the file name less .gguf, TAG the first 12 hex digits
+   of the URL's SHA-256 (so two URLs with one file name do not collide). */
+static ty_status url_name(const char *url, struct ty_name *n, ty_err *err) {
+  const char *host = strstr(url, "://") + 3, *path, *at, *file;
+  size_t hlen, flen = strcspn(url, "?#");
+  char digest[TY_DIGEST_LEN + 1];
+  if (strlen(url) > TY_URL_MAX)
+    return ty_err_set(err, TY_ERR_ARG, "URL '%.80s...' is longer than %d bytes", url, TY_URL_MAX);
+  path = host + strcspn(host, "/?#");
+  at = memchr(host, '@', (size_t)(path - host));   /* user:password@ is no part of the name */
+  if (at != NULL) host = at + 1;
+  hlen = (size_t)(path - host);
+  for (file = url + flen; file > path && file[-1] != '/'; file--) {}
+  if (url + flen - file < 5)                        /* the ".gguf" was the host's */
+    return ty_err_set(err, TY_ERR_ARG, "URL '%s' names no .gguf file", url);
+  sanitize(PART_HOST, host, hlen, n->host, TY_NAME_HOST_MAX);
+  if (n->host[0] == '\0') return ty_err_set(err, TY_ERR_ARG, "URL '%s' has no host", url);
+  strcpy(n->ns, "url");
+  sanitize(PART_MODEL, file, (size_t)(url + flen - file) - 5, n->model, TY_NAME_PART_MAX);
+  if (n->model[0] == '\0') strcpy(n->model, "model");   /* ".gguf" alone */
+  ty_sha256_bytes(url, strlen(url), digest);
+  snprintf(n->tag, sizeof n->tag, "%.12s", digest + 7);
+  return TY_OK;
+}
+#endif
+
+
 ty_status ty_name_parse(const char *s, struct ty_name *n, ty_err *err) {
   const char *seg[4], *whole = s, *colon;
   size_t seglen[4], nseg = 0;
   ty_status st;
   memset(n, 0, sizeof *n);
+  if (ty_url_is_gguf(s)) {
+#ifdef TYCHO_HAVE_STORE
+    return url_name(s, n, err);
+#else
+    return ty_err_set(err, TY_ERR_UNSUPPORTED, "%.200s: pulls by URL need the model store (cmake "
+                      "-DTYCHO_CURL=ON)", s);
+#endif
+  }
   if (strncmp(s, "https://", 8) == 0) s += 8;
   else if (strncmp(s, "http://", 7) == 0) s += 7;
   if (strlen(s) > TY_NAME_HOST_MAX + 3 * TY_NAME_PART_MAX + 4)

@@ -3,7 +3,8 @@
  * function does retries with backoff (transport errors, 429, 5xx), the 401
  * Bearer challenge and Range; blobs download in part threads that write with
  * pwrite into one partial file while the calling thread reports progress (so a
- * Lua progress callback only ever runs on the caller's thread).
+ * Lua progress callback only ever runs on the caller's thread). A pull by URL
+ * goes through the same download, its digest computed rather than checked.
  */
 #include "registry.h"
 
@@ -49,6 +50,7 @@ struct pull {
   char base[1024];                      /* https://HOST or the override, no trailing '/' */
   char token[8192];
   bool tried_token;
+  bool by_url;                          /* a pull by URL: the URL is the blob, no digest */
   pthread_mutex_t auth;
 };
 
@@ -95,6 +97,8 @@ struct req {
   int write_errno;                      /* pwrite failed */
   bool overflow;                        /* more bytes than asked for */
   bool restarted;                       /* a 200 to a Range request: the part began again */
+  bool probe;                           /* only the headers matter: stop at the body */
+  uint64_t total;                       /* the N of a Content-Range "bytes A-B/N"; 0: none */
 };
 
 struct blob;
@@ -110,7 +114,7 @@ struct part {
 
 struct blob {
   struct pull *p;
-  const struct ty_layer *l;
+  uint64_t size;                        /* UINT64_MAX: the server did not say */
   char url[2048];
   char path[4200];                      /* the partial file */
   int fd;
@@ -127,7 +131,20 @@ static bool is_success(long st) { return st >= 200 && st < 300; }
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
   struct req *r = ud;
   size_t len = size * n;
-  if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) r->challenge[0] = '\0';  /* a new response */
+  if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {      /* a new response */
+    r->challenge[0] = '\0';
+    r->total = 0;
+  }
+  if (len > 14 && strncasecmp(data, "content-range:", 14) == 0) {
+    const char *slash = memchr(data, '/', len);
+    char num[24];
+    size_t k = 0;
+    while (slash != NULL && k + 1 < sizeof num && slash + 1 + k < data + len &&
+           slash[1 + k] >= '0' && slash[1 + k] <= '9')
+      num[k] = slash[1 + k], k++;
+    num[k] = '\0';
+    r->total = k > 0 && k < 20 ? strtoull(num, NULL, 10) : 0;
+  }
   if (len > 17 && strncasecmp(data, "www-authenticate:", 17) == 0) {
     size_t k = len - 17;
     const char *v = data + 17;
@@ -149,6 +166,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
   struct req *r = ud;
   size_t len = size * n, keep;
   curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &r->status);
+  if (r->probe && is_success(r->status)) return 0;
   if (r->part != NULL && is_success(r->status)) return write_part(r, data, len);
   if (is_success(r->status) && r->mem_len + len > r->mem_max) {
     r->overflow = true;
@@ -273,7 +291,7 @@ static ty_status do_request(struct req *r, ty_err *err) {
     if (c == NULL) return ty_err_set(err, TY_ERR_NOMEM, "%s: cannot start libcurl", r->url);
     if (r->part != NULL) {                 /* resume: ask for what is still missing */
       r->from = r->part->start + atomic_load(&r->part->done);
-      r->to = r->part->end - 1;
+      r->to = r->part->end == UINT64_MAX ? UINT64_MAX : r->part->end - 1;
       r->ranged = r->from > 0 || r->part->b->nparts > 1;
       if (r->from > r->to) { curl_easy_cleanup(c); return TY_OK; }
     }
@@ -301,7 +319,9 @@ static ty_status do_request(struct req *r, ty_err *err) {
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    /* nothing checks a URL's bytes, so an https URL is not redirected to http */
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR,
+                     r->p->by_url && strncasecmp(r->url, "https://", 8) == 0 ? "https" : "http,https");
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
     if (o->ca_bundle != NULL) curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_bundle);
@@ -320,6 +340,14 @@ static ty_status do_request(struct req *r, ty_err *err) {
     r->curl = c;
     cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    if (r->probe && is_success(r->status)) {     /* stopped at the body on purpose */
+      curl_off_t cl = -1;
+      curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+      if (r->status != 206) r->total = cl >= 0 ? (uint64_t)cl : UINT64_MAX;
+      curl_easy_cleanup(c);
+      curl_slist_free_all(h);
+      return TY_OK;
+    }
     curl_easy_cleanup(c);
     curl_slist_free_all(h);
 
@@ -349,7 +377,8 @@ static ty_status do_request(struct req *r, ty_err *err) {
       continue;
     }
     if (cc == CURLE_OK && is_success(r->status)) {
-      if (r->part != NULL && atomic_load(&r->part->done) < r->part->end - r->part->start)
+      if (r->part != NULL && r->part->end != UINT64_MAX &&
+          atomic_load(&r->part->done) < r->part->end - r->part->start)
         retry = true;                   /* the connection ended early but cleanly */
       else
         return TY_OK;
@@ -358,7 +387,8 @@ static ty_status do_request(struct req *r, ty_err *err) {
       return ty_err_set(err, TY_ERR_IO, "%s: HTTP 401 unauthorized even with a token; is the "
                         "model private?", r->url);
     if (cc == CURLE_OK && r->status == 404)
-      return ty_err_set(err, TY_ERR_IO, "%s: HTTP 404 not found (check the name and tag)", r->url);
+      return ty_err_set(err, TY_ERR_IO, "%s: HTTP 404 not found (check the %s)", r->url,
+                        r->p->by_url ? "URL" : "name and tag");
     if (cc == CURLE_OK && r->status == 416)
       return ty_err_set(err, TY_ERR_IO, "%s: HTTP 416: the server has fewer bytes than the "
                         "manifest says", r->url);
@@ -510,7 +540,7 @@ static bool state_load(struct blob *b) {
     n++;
   }
   fclose(f);
-  if (n == 0 || at != b->l->size || fstat(b->fd, &st) != 0) return false;
+  if (n == 0 || at != b->size || fstat(b->fd, &st) != 0) return false;
   for (int i = 0; i < n; i++)
     if (b->parts[i].start + atomic_load(&b->parts[i].done) > (uint64_t)st.st_size) return false;
   b->nparts = n;
@@ -572,49 +602,42 @@ static void unlock_blob(const char *path, int fd) {
 }
 
 
-/* Downloads one blob into root/blobs (see the file comment). */
-static ty_status pull_blob(struct pull *p, const char *root, const struct ty_layer *l, ty_err *err) {
+/* Downloads url into the partial file path (size bytes, UINT64_MAX when the
+   server did not say; ranges: it answers Range requests, so a large file
+   comes in parts), resuming what a failed try left there. On success the
+   file is complete and synced, and its SHA-256 is in digest and its length in
+   *got; the caller decides whether it goes into place. label names it to the
+   progress callback. The caller holds the lock (lock_blob). */
+static ty_status download(struct pull *p, const char *url, const char *path, const char *label,
+                          uint64_t size, bool ranges, char *digest, uint64_t *got, ty_err *err) {
   const struct ty_pull_opts *o = p->o;
-  char final[4096], digest[TY_DIGEST_LEN + 1], dir[4096];
   unsigned char md[32];
   unsigned int mdlen = 0;
   struct blob *b;
   ty_status s = TY_OK;
-  int lockfd, started = 0;
-  ty_store_blob_path(root, l->digest, final, sizeof final);
-  if (access(final, F_OK) == 0) return TY_OK;
-  snprintf(dir, sizeof dir, "%s/blobs", root);
-  if (mkdir(root, 0755) != 0 && errno != EEXIST)
-    return ty_err_set(err, TY_ERR_IO, "%s: cannot create: %s", root, strerror(errno));
-  if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-    return ty_err_set(err, TY_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+  int started = 0;
   if ((b = calloc(1, sizeof *b)) == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
   b->p = p;
-  b->l = l;
+  b->size = size;
   b->fd = -1;
-  snprintf(b->url, sizeof b->url, "%s/v2/%s/%s/blobs/%s", p->base, p->n.ns, p->n.model, l->digest);
-  snprintf(b->path, sizeof b->path, "%s-partial", final);
-  if ((lockfd = lock_blob(b->path, err)) < 0) {
-    free(b);
-    return TY_ERR_IO;
-  }
-  if (access(final, F_OK) == 0) goto done;    /* another pull finished it while we waited */
+  snprintf(b->url, sizeof b->url, "%s", url);
+  snprintf(b->path, sizeof b->path, "%s", path);
   if ((b->fd = open(b->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
     s = ty_err_set(err, TY_ERR_IO, "%s: %s", b->path, strerror(errno));
     goto done;
   }
   if (!state_load(b)) {
-    int n = l->size >= o->part_min && o->parts > 1 ? o->parts : 1;
+    int n = ranges && size != UINT64_MAX && size >= o->part_min && o->parts > 1 ? o->parts : 1;
     if (n > MAX_PARTS) n = MAX_PARTS;
-    if ((uint64_t)n > l->size) n = l->size ? (int)l->size : 1;
+    if ((uint64_t)n > size) n = size ? (int)size : 1;
     if (ftruncate(b->fd, 0) != 0) {
       s = ty_err_set(err, TY_ERR_IO, "%s: %s", b->path, strerror(errno));
       goto done;
     }
     b->nparts = n;
     for (int i = 0; i < n; i++) {
-      b->parts[i].start = l->size / (uint64_t)n * (uint64_t)i;
-      b->parts[i].end = i == n - 1 ? l->size : l->size / (uint64_t)n * (uint64_t)(i + 1);
+      b->parts[i].start = size / (uint64_t)n * (uint64_t)i;
+      b->parts[i].end = i == n - 1 ? size : size / (uint64_t)n * (uint64_t)(i + 1);
       atomic_store(&b->parts[i].done, 0);
     }
   }
@@ -645,7 +668,7 @@ static ty_status pull_blob(struct pull *p, const char *root, const struct ty_lay
       double el;
       for (int i = 0; i < started; i++) running = running || !atomic_load(&b->parts[i].finished);
       if (o->progress != NULL && !atomic_load(&b->cancel) &&
-          o->progress(o->ud, l->digest, blob_done(b), l->size) != 0) {
+          o->progress(o->ud, label, blob_done(b), size == UINT64_MAX ? 0 : size) != 0) {
         atomic_store(&b->cancel, 1);
         if (s == TY_OK) s = ty_err_set(err, TY_ERR_CANCELLED, "pull cancelled");
       }
@@ -674,27 +697,20 @@ static ty_status pull_blob(struct pull *p, const char *root, const struct ty_lay
     state_save(b);                              /* resumable */
     goto done;
   }
+  *got = blob_done(b);
   if (b->sha == NULL) {                         /* parts: hash the file now */
     if ((b->sha = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL)) {
       s = ty_err_set(err, TY_ERR_NOMEM, "cannot start SHA-256");
       goto done;
     }
-    if ((s = hash_prefix(b->fd, b->sha, l->size, b->path, err)) != TY_OK) goto done;
+    if ((s = hash_prefix(b->fd, b->sha, *got, b->path, err)) != TY_OK) goto done;
   }
   EVP_DigestFinal_ex(b->sha, md, &mdlen);
-  snprintf(digest, sizeof digest, "sha256:");
+  snprintf(digest, TY_DIGEST_LEN + 1, "sha256:");
   for (int i = 0; i < 32; i++) snprintf(digest + 7 + 2 * i, 3, "%02x", md[i]);
-  if (strcmp(digest, l->digest) != 0) {
-    s = ty_err_set(err, TY_ERR_FORMAT, "%s: the download's digest is %.19s..., not %.19s...: the "
-                   "bytes were corrupted on the way; nothing was kept, run the pull again",
-                   b->url, digest, l->digest);
-    unlink(b->path);
-  } else if (fsync(b->fd) != 0) {
+  if (fsync(b->fd) != 0) {
     s = ty_err_set(err, TY_ERR_IO, "%s: cannot write: %s", b->path, strerror(errno));
-  } else if (rename(b->path, final) != 0) {
-    s = ty_err_set(err, TY_ERR_IO, "%s: cannot rename into place: %s", final, strerror(errno));
-  }
-  if (s == TY_OK || s == TY_ERR_FORMAT) {
+  } else {
     char state[4300];
     state_path(b, state, sizeof state);
     unlink(state);
@@ -702,8 +718,176 @@ static ty_status pull_blob(struct pull *p, const char *root, const struct ty_lay
 done:
   if (b->fd >= 0) close(b->fd);
   EVP_MD_CTX_free(b->sha);
-  unlock_blob(b->path, lockfd);
   free(b);
+  return s;
+}
+
+
+/* Makes root and root/blobs. */
+static ty_status make_blobs_dir(const char *root, ty_err *err) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/blobs", root);
+  if (mkdir(root, 0755) != 0 && errno != EEXIST)
+    return ty_err_set(err, TY_ERR_IO, "%s: cannot create: %s", root, strerror(errno));
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    return ty_err_set(err, TY_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+  return TY_OK;
+}
+
+
+/* Pulls one registry blob into root/blobs: kept only when its SHA-256 is the
+   digest the manifest gives (see the file comment). */
+static ty_status pull_blob(struct pull *p, const char *root, const struct ty_layer *l, ty_err *err) {
+  char final[4096], partial[4200], url[2048], digest[TY_DIGEST_LEN + 1];
+  uint64_t got;
+  ty_status s;
+  int lockfd;
+  ty_store_blob_path(root, l->digest, final, sizeof final);
+  if (access(final, F_OK) == 0) return TY_OK;
+  if ((s = make_blobs_dir(root, err)) != TY_OK) return s;
+  snprintf(url, sizeof url, "%s/v2/%s/%s/blobs/%s", p->base, p->n.ns, p->n.model, l->digest);
+  snprintf(partial, sizeof partial, "%s-partial", final);
+  if ((lockfd = lock_blob(partial, err)) < 0) return TY_ERR_IO;
+  if (access(final, F_OK) == 0) {               /* another pull finished it while we waited */
+    unlock_blob(partial, lockfd);
+    return TY_OK;
+  }
+  s = download(p, url, partial, l->digest, l->size, true, digest, &got, err);
+  if (s == TY_OK && strcmp(digest, l->digest) != 0) {
+    s = ty_err_set(err, TY_ERR_FORMAT, "%s: the download's digest is %.19s..., not %.19s...: the "
+                   "bytes were corrupted on the way; nothing was kept, run the pull again",
+                   url, digest, l->digest);
+    unlink(partial);
+  } else if (s == TY_OK && rename(partial, final) != 0) {
+    s = ty_err_set(err, TY_ERR_IO, "%s: cannot rename into place: %s", final, strerror(errno));
+  }
+  unlock_blob(partial, lockfd);
+  return s;
+}
+
+
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Pulls by URL
+** ====================================================================== */
+
+/* Plain http carries bytes that nothing checks (a URL has no digest), so it
+   may only reach this machine (the tests' server). */
+static ty_status url_allowed(const char *url, ty_err *err) {
+  static const char *const local[] = { "127.0.0.1", "localhost", "[::1]", NULL };
+  const char *h = url + 7, *at;
+  size_t n = strcspn(h, "/?#");
+  if (strncasecmp(url, "https://", 8) == 0) return TY_OK;
+  if ((at = memchr(h, '@', n)) != NULL) n -= (size_t)(at + 1 - h), h = at + 1;
+  for (int i = 0; local[i] != NULL; i++) {
+    size_t k = strlen(local[i]);
+    if (n >= k && strncasecmp(h, local[i], k) == 0 && (n == k || h[k] == ':')) return TY_OK;
+  }
+  return ty_err_set(err, TY_ERR_ARG, "%.200s: plain http is refused (nothing could check the bytes: "
+                    "a URL has no digest); use https://, or http only for 127.0.0.1 or localhost", url);
+}
+
+
+static ty_status url_init(struct pull *p, const char *url, const struct ty_pull_opts *o, ty_err *err) {
+  ty_status s;
+  memset(p, 0, sizeof *p);
+  p->o = o;
+  p->by_url = true;
+  if ((s = url_allowed(url, err)) != TY_OK || (s = ty_name_parse(url, &p->n, err)) != TY_OK) return s;
+  pthread_mutex_init(&p->auth, NULL);
+  return TY_OK;
+}
+
+
+/* Asks for the first byte: a 206 says the server takes Range requests, and
+   its Content-Range gives the size; a 200, stopped at the body, gives the
+   size from Content-Length. *size is UINT64_MAX when the server does not say. */
+static ty_status probe(struct pull *p, const char *url, uint64_t *size, bool *ranges, ty_err *err) {
+  struct req r;
+  ty_status s;
+  memset(&r, 0, sizeof r);
+  r.p = p;
+  r.url = url;
+  r.accept = "application/octet-stream";
+  r.ranged = true;                              /* bytes=0-0 */
+  r.probe = true;
+  r.mem_max = 4096;                             /* an error page, for nothing but a message */
+  if ((r.mem = malloc(r.mem_max + 1)) == NULL) return ty_err_set(err, TY_ERR_NOMEM, "out of memory");
+  s = do_request(&r, err);
+  free(r.mem);
+  if (s != TY_OK) return s;
+  *ranges = r.status == 206;
+  *size = r.status == 206 && r.total == 0 ? UINT64_MAX : r.total;
+  if (*size == 0) return ty_err_set(err, TY_ERR_FORMAT, "%s: the server says the file is empty", url);
+  return TY_OK;
+}
+
+
+/* True when url's model is in a store with its model blob. */
+static bool url_pulled(const char *url) {
+  struct ty_manifest m;
+  const struct ty_layer *l;
+  char root[2048], path[4096];
+  bool ro, have = false;
+  if (ty_store_manifest(url, &m, root, sizeof root, &ro, NULL) != TY_OK) return false;
+  if ((l = ty_manifest_layer(&m, TY_MEDIA_MODEL)) != NULL) {
+    ty_store_blob_path(root, l->digest, path, sizeof path);
+    have = access(path, R_OK) == 0;
+  }
+  ty_manifest_free(&m);
+  return have;
+}
+
+
+/* Pulls the .gguf at url into the store (registry.h). Its partial file is
+   blobs/url-HEX-partial, HEX the URL's SHA-256, since the blob's own digest
+   is known only at the end; its lock also makes a second pull of the URL
+   wait and then find the model. */
+static ty_status pull_url(const char *url, const struct ty_pull_opts *o, ty_err *err) {
+  struct pull p;
+  struct ty_layer model = { TY_MEDIA_MODEL, "", 0 };
+  char root[2048], partial[4200], final[4096], key[TY_DIGEST_LEN + 1];
+  uint64_t size = 0;
+  bool ranges = false;
+  ty_status s;
+  int lockfd;
+  if ((s = url_init(&p, url, o, err)) != TY_OK) return s;
+  ty_store_dir(root, sizeof root);
+  if (url_pulled(url) || (s = probe(&p, url, &size, &ranges, err)) != TY_OK ||
+      (s = make_blobs_dir(root, err)) != TY_OK)
+    goto out;
+  ty_sha256_bytes(url, strlen(url), key);
+  snprintf(partial, sizeof partial, "%s/blobs/url-%s-partial", root, key + 7);
+  if ((lockfd = lock_blob(partial, err)) < 0) {
+    s = TY_ERR_IO;
+    goto out;
+  }
+  if (!url_pulled(url)) {                       /* else another pull finished it while we waited */
+    s = download(&p, url, partial, url, size, ranges, model.digest, &model.size, err);
+    if (s == TY_OK) {
+      ty_gguf *g;
+      ty_err e;
+      if (ty_gguf_open_header(partial, &g, &e) == TY_OK) {
+        ty_gguf_close(g);
+      } else {
+        s = ty_err_set(err, TY_ERR_FORMAT, "%.200s: the download is not a GGUF model (%s); nothing "
+                       "was kept", url, e.msg);
+        unlink(partial);
+      }
+    }
+    if (s == TY_OK) {
+      ty_store_blob_path(root, model.digest, final, sizeof final);
+      if (access(final, F_OK) == 0) unlink(partial);  /* the same bytes came by another way */
+      else if (rename(partial, final) != 0)
+        s = ty_err_set(err, TY_ERR_IO, "%s: cannot rename into place: %s", final, strerror(errno));
+    }
+    if (s == TY_OK) s = ty_store_create_gguf(&p.n, &model, err);
+  }
+  unlock_blob(partial, lockfd);
+out:
+  pthread_mutex_destroy(&p.auth);
   return s;
 }
 
@@ -737,6 +921,7 @@ ty_status ty_registry_pull(const char *name, const struct ty_pull_opts *o, ty_er
   size_t len = 0;
   ty_status s;
   pthread_once(&curl_once, curl_init);
+  if (ty_url_is_gguf(name)) return pull_url(name, o, err);
   if ((s = pull_init(&p, name, o, err)) != TY_OK) return s;
   if ((s = fetch_manifest(&p, &json, &len, &m, err)) != TY_OK) goto out;
   ty_store_dir(root, sizeof root);
@@ -758,21 +943,36 @@ ty_status ty_registry_open_header(const char *name, const struct ty_pull_opts *o
   const struct ty_layer *l;
   char *json = NULL, *buf = NULL, url[2048];
   size_t have = 0;
-  uint64_t want;
+  uint64_t want, size;
+  bool ranges;
   ty_status s;
   *out = NULL;
   if (fetched) *fetched = 0;
+  memset(&m, 0, sizeof m);
   pthread_once(&curl_once, curl_init);
-  if ((s = pull_init(&p, name, o, err)) != TY_OK) return s;
-  if ((s = fetch_manifest(&p, &json, &have, &m, err)) != TY_OK) goto out;
-  free(json);
-  have = 0;
-  if ((l = ty_manifest_layer(&m, TY_MEDIA_MODEL)) == NULL) {
-    s = ty_err_set(err, TY_ERR_FORMAT, "%s: the manifest has no model layer", name);
-    goto out_m;
+  if (ty_url_is_gguf(name)) {                   /* the URL is the model blob */
+    if ((s = url_init(&p, name, o, err)) != TY_OK) return s;
+    snprintf(url, sizeof url, "%s", name);
+    if ((s = probe(&p, url, &size, &ranges, err)) != TY_OK) goto out;
+    if (!ranges || size == UINT64_MAX) {
+      s = ty_err_set(err, TY_ERR_UNSUPPORTED, "%s: the server does not answer Range requests with "
+                     "a size, so the header cannot be read alone (tycho pull fetches the whole "
+                     "file)", url);
+      goto out;
+    }
+  } else {
+    if ((s = pull_init(&p, name, o, err)) != TY_OK) return s;
+    if ((s = fetch_manifest(&p, &json, &have, &m, err)) != TY_OK) goto out;
+    free(json);
+    have = 0;
+    if ((l = ty_manifest_layer(&m, TY_MEDIA_MODEL)) == NULL) {
+      s = ty_err_set(err, TY_ERR_FORMAT, "%s: the manifest has no model layer", name);
+      goto out_m;
+    }
+    snprintf(url, sizeof url, "%s/v2/%s/%s/blobs/%s", p.base, p.n.ns, p.n.model, l->digest);
+    size = l->size;
   }
-  snprintf(url, sizeof url, "%s/v2/%s/%s/blobs/%s", p.base, p.n.ns, p.n.model, l->digest);
-  want = l->size < HEADER_FIRST ? l->size : HEADER_FIRST;
+  want = size < HEADER_FIRST ? size : HEADER_FIRST;
   for (;;) {
     char *more;
     size_t got;
@@ -794,14 +994,14 @@ ty_status ty_registry_open_header(const char *name, const struct ty_pull_opts *o
       }
       have = (size_t)want;
     }
-    s = ty_gguf_open_prefix(buf, have, l->size, name, out, &again, err);
+    s = ty_gguf_open_prefix(buf, have, size, name, out, &again, err);
     if (s == TY_OK || !again) break;
     if (have >= HEADER_MAX) {
       s = ty_err_set(err, TY_ERR_FORMAT, "%s: no complete GGUF header in the first %u bytes", name,
                      HEADER_MAX);
       break;
     }
-    want = 2 * (uint64_t)have < l->size ? 2 * (uint64_t)have : l->size;
+    want = 2 * (uint64_t)have < size ? 2 * (uint64_t)have : size;
   }
   free(buf);
 out_m:

@@ -10,6 +10,14 @@
  * resumes from the partial file with Range requests; a large blob comes in
  * parallel parts; a blob already present is not fetched again. A lock on the
  * partial file makes a second pull of the same blob wait for the first.
+ *
+ * A name that is an http(s) URL of a .gguf (ty_url_is_gguf) is pulled by URL
+ * with the same download code: no digest to check, so the SHA-256 computed as
+ * the bytes arrive names the blob; the partial file is blobs/url-HEX-partial
+ * (HEX the URL's SHA-256); parts only when the server gives the size and takes
+ * Range. Plain http only to 127.0.0.1/localhost, and no redirect from https
+ * down to http. The manifest (the model layer and ConfigV2, as create.c
+ * writes) goes under the URL's name (store.h), which a later pull finds.
  */
 #ifndef TY_REGISTRY_H
 #define TY_REGISTRY_H
@@ -38,12 +46,15 @@ void ty_pull_opts_init(struct ty_pull_opts *o);
 
 /* Pulls name (a registry name, see ty_name_parse) into tycho's store: the
    manifest, every blob not already present, then the manifest written
-   atomically, last, so the model appears only once complete. */
+   atomically, last, so the model appears only once complete. A .gguf URL:
+   the file, unless its name is in the store already (then nothing is
+   fetched); o->registry does not apply. */
 ty_status ty_registry_pull(const char *name, const struct ty_pull_opts *o, ty_err *err);
 
 /* Plan before pull: fetches name's manifest and reads only the GGUF header and
    tensor table of its model blob with Range requests (1 MiB, doubled until the
-   table is complete). *fetched counts the blob bytes received (may be NULL).
+   table is complete); a .gguf URL's header is read from the URL itself.
+   *fetched counts the blob bytes received (may be NULL).
    The handle is header-only (ty_gguf_open_prefix). */
 ty_status ty_registry_open_header(const char *name, const struct ty_pull_opts *o, ty_gguf **out,
                                   uint64_t *fetched, ty_err *err);

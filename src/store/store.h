@@ -2,7 +2,8 @@
  * store.h: where models live. A model reference is a path to a GGUF file,
  * the name of a plain file in the cache ($TYCHO_HOME/models, default
  * ~/.cache/tycho/models), or a registry name (model[:tag], user/model:tag,
- * hf.co/user/repo:quant, host/ns/model:tag) whose manifest is in the store.
+ * hf.co/user/repo:quant, host/ns/model:tag, or an https URL of a .gguf,
+ * named HOST/url/STEM:TAG) whose manifest is in the store.
  *
  * The store has Ollama's layout under the same folder:
  *   manifests/HOST/NAMESPACE/MODEL/TAG   a Docker v2 manifest (JSON)
@@ -38,13 +39,26 @@ struct ty_name {
   char tag[TY_NAME_PART_MAX + 1];       /* latest */
 };
 
-/* Parses [scheme://][host/][namespace/]model[:tag], filling host
+/* Parses [scheme://][host/][namespace/]model[:tag] (or a URL, below), filling host
    registry.ollama.ai, namespace library and tag latest when absent (as
    Ollama's ParseName does). Parts: host [A-Za-z0-9._:-] (a port allowed),
    namespace [A-Za-z0-9_-], model and tag [A-Za-z0-9_.-]; each starts with a
    letter, digit or '_', none holds "..", a part is at most 80 bytes (a host
    350). Anything else fails with TY_ERR_ARG naming the bad part. */
 ty_status ty_name_parse(const char *s, struct ty_name *n, ty_err *err);
+
+#define TY_URL_MAX 2000
+
+/* True when s is an http:// or https:// URL whose path ends in .gguf (any
+   case; a ?query or #fragment may follow): a pull by URL. */
+bool ty_url_is_gguf(const char *s);
+
+/* ty_name_parse gives such a URL (with the store; without it, fails) the
+   name HOST/url/STEM:TAG: HOST the URL's (lowercased, with its port, without
+   user@), STEM the file name without .gguf, TAG the first 12 hex digits of the
+   SHA-256 of the whole URL string, so two URLs with one file name do not
+   collide and a second pull of one URL finds it; bytes the name grammar
+   forbids become '-'. A URL longer than TY_URL_MAX bytes fails. */
 
 /* "HOST/NAMESPACE/MODEL/TAG", the manifest's path under manifests/. */
 void ty_name_path(const struct ty_name *n, char *out, size_t size);
@@ -182,5 +196,10 @@ struct ty_create_opts {
    before the first byte is written, and the manifest is written last. */
 ty_status ty_store_create(const char *name, const struct ty_modelfile *mf,
                           const struct ty_create_opts *o, ty_err *err);
+
+/* Writes the manifest of a model that is one GGUF blob, already in tycho's
+   store, with the ConfigV2 config ty_store_create would write: what a pull
+   by URL stores under name n. */
+ty_status ty_store_create_gguf(const struct ty_name *n, const struct ty_layer *model, ty_err *err);
 
 #endif

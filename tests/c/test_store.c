@@ -67,6 +67,39 @@ static void test_names(void) {
 }
 
 
+/* URLs of a .gguf: which strings are one, and (with the store, which hashes
+   the URL for the tag) the names they get. */
+static void test_urls(void) {
+  const char *yes[] = { "https://h/a.gguf", "HTTP://h/a.GGUF", "https://h/a.gguf?x=1#f", NULL };
+  const char *no[] = { "https://h/a.gguf.txt", "ftp://h/a.gguf", "h/a.gguf", "https://h/a?f=.gguf",
+    "https://h/gguf", NULL };
+  for (int i = 0; yes[i]; i++) CHECK(ty_url_is_gguf(yes[i]), "'%s' is a .gguf URL", yes[i]);
+  for (int i = 0; no[i]; i++) CHECK(!ty_url_is_gguf(no[i]), "'%s' is no .gguf URL", no[i]);
+#ifdef TYCHO_HAVE_STORE
+  {
+    struct ty_name n;
+    ty_err err;
+    char url[TY_URL_MAX + 20] = "https://h/";
+    name_ok("https://huggingface.co/bartowski/Qwen2.5-0.5B-Instruct-GGUF/resolve/main/"
+            "Qwen2.5-0.5B-Instruct-Q4_K_M.gguf?download=true",
+            "huggingface.co/url/Qwen2.5-0.5B-Instruct-Q4_K_M/3f8d9d379a70",
+            "huggingface.co/url/Qwen2.5-0.5B-Instruct-Q4_K_M:3f8d9d379a70");
+    name_ok("http://user:pw@LocalHost:8080/x/My%20Model..v2.GGUF",
+            "localhost:8080/url/My-20Model._v2/5771d682481f",
+            "localhost:8080/url/My-20Model._v2:5771d682481f");
+    name_ok("https://h/.gguf", "h/url/model/9eeed9e734a3", "h/url/model:9eeed9e734a3");
+    name_ok("https://[::1]:8443/m.gguf", "1-:8443/url/m/e1a911b20113", "1-:8443/url/m:e1a911b20113");
+    CHECK(ty_name_parse("https://x.gguf", &n, &err) == TY_ERR_ARG && strstr(err.msg, "no .gguf file"),
+          "a URL that is only a host: %s", err.msg);
+    memset(url + 10, 'a', TY_URL_MAX);
+    strcpy(url + 10 + TY_URL_MAX - 5, ".gguf");
+    CHECK(ty_name_parse(url, &n, &err) == TY_ERR_ARG && strstr(err.msg, "longer than"),
+          "a URL that is too long: %s", err.msg);
+  }
+#endif
+}
+
+
 /* A prefix of a GGUF reports "need more" until the tensor table is in. */
 static void test_prefix(void) {
   char path[] = "/tmp/test_store_XXXXXX";
@@ -166,6 +199,7 @@ static void test_manifests(void) {
 
 int main(void) {
   test_names();
+  test_urls();
   test_prefix();
 #ifdef TYCHO_HAVE_STORE
   test_manifests();

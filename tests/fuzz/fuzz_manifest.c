@@ -3,7 +3,8 @@
  * types: the first line of the input is parsed as a model name, the rest as a
  * manifest. Checks the promises the store relies on: a parsed name's path has
  * no "..", no leading '/' and exactly four parts; every digest a parsed
- * manifest holds is sha256 plus 64 lowercase hex digits. Without the store
+ * manifest holds is sha256 plus 64 lowercase hex digits; the name a .gguf
+ * URL gets parses back as a name. Without the store
  * (TYCHO_CURL=OFF) only names are fuzzed.
  */
 #include <stdint.h>
@@ -23,6 +24,10 @@ static void check_name(const char *s) {
   for (const char *p = path; *p; p++) slashes += *p == '/';
   if (slashes != 3) abort();
   ty_name_display(&n, path, sizeof path);
+  if (ty_url_is_gguf(s)) {                /* a URL's name is a name: it parses back */
+    struct ty_name back;
+    if (ty_name_parse(path, &back, NULL) != TY_OK || memcmp(&back, &n, sizeof n) != 0) abort();
+  }
 }
 
 

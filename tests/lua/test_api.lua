@@ -89,6 +89,13 @@ do
   cyc.self = cyc
   checkerr("nesting too deep", tycho.json.encode, cyc)
   check(tycho.json.decode("[1, null, 3]")[2] == tycho.json.null, "decode keeps null positions")
+  -- numbers read back as the same double (a sweep's rates are compared after a resume)
+  local exact = true
+  for _, x in ipairs { 1 / 3, 33.333333333333329, 0.1, 2 ^ 60 + 1.0, 1e-300, math.pi * 1e7 } do
+    exact = exact and tycho.json.decode(tycho.json.encode { x }) [1] == x
+  end
+  check(exact, "json numbers round-trip")
+  check(tycho.json.encode { math.maxinteger, 1 / 0 } == "[9223372036854775807,null]", "integers exact, inf null")
 end
 
 -- devices and info (tycho.info needs only the header)

@@ -1,8 +1,8 @@
 -- test_registry.lua: pulls from a registry this test starts on 127.0.0.1
 -- (tests/registry_server.py): plain, resumed, corrupted, 404/401/429/500,
 -- parallel parts, plan before pull, two pulls at once, a stall, a full disk,
--- bad manifests and names; then list/show/rm, and a model in a pre-populated
--- Ollama-layout folder that runs. Each tycho runs as a child process with its
+-- bad manifests and names; then list/show/rm, a model in a pre-populated
+-- Ollama-layout folder that runs, and pulls of a .gguf by URL. Each tycho runs as a child process with its
 -- own TYCHO_HOME, so nothing touches the user's store.
 
 local tycho = require "tycho"
@@ -291,6 +291,127 @@ end
 tycho_run { "rm", "synth" }
 out, err, rc = tycho_run { "run", "synth", "Hi", "-n", "2", "--ctx", "64" }
 check(rc == 0 and exists(mpath .. "synth/latest"), "run pulls a model not in the store: " .. err)
+tycho_run { "rm", "synth" }
+
+-- 13. pulls by URL: a .gguf at a plain path, stored as HOST/url/STEM:TAG with
+-- TAG the first 12 hex digits of the URL's SHA-256
+config {}
+os.execute("mkdir -p " .. q(reg .. "/files/m") .. " && ln -s " .. q(tmp .. "/synth.gguf") .. " " ..
+  q(reg .. "/files/m/Synth-Q4_0.gguf"))
+local url = base .. "/files/m/Synth-Q4_0.gguf"
+local function url_name(u)
+  return "127.0.0.1:" .. port .. "/url/Synth-Q4_0:" .. sh("printf %s " .. q(u) .. " | sha256sum"):sub(1, 12)
+end
+local uname = url_name(url)
+local umanifest = store .. "/manifests/" .. uname:gsub(":(%x+)$", "/%1")
+local synth_digest = sha256(tmp .. "/synth.gguf")
+local synth_size = tonumber(sh("stat -c %s " .. q(tmp .. "/synth.gguf")))
+local function url_blob() return exists(store .. "/blobs/sha256-" .. synth_digest:sub(8)) end
+local function files_bytes(from)
+  local s, n = stats(), 0
+  for i = #from.requests + 1, #s.requests do n = n + (s.requests[i]:find("/files/", 1, true) and 1 or 0) end
+  return s.storage_bytes - from.storage_bytes, n
+end
+
+-- run pulls it, then finds it: a second run and a pull fetch nothing
+before = stats()
+out, err, rc = tycho_run { "run", url, "Hi", "-n", "2", "--ctx", "64" }
+check(rc == 0 and exists(umanifest) and url_blob(), "run pulls a URL into the store: " .. err)
+check(files_bytes(before) >= synth_size, "run by URL downloaded the file")
+check(leftovers() == "0", "no partial or lock files after a pull by URL")
+before = stats()
+out, err, rc = tycho_run { "run", url, "Hi", "-n", "2", "--ctx", "64" }
+local bytes, reqs = files_bytes(before)
+check(rc == 0 and bytes == 0 and reqs == 0, "a second run by URL downloads nothing: " .. bytes .. " " .. err)
+out, err, rc = tycho_run { "pull", url }
+bytes, reqs = files_bytes(before)
+check(rc == 0 and out == "success\n" and bytes == 0 and reqs == 0, "a second pull by URL downloads nothing: " .. err)
+out = tycho_run { "list" }
+check(out:find(uname, 1, true), "list shows the URL's model: " .. out)
+out, err, rc = tycho_run { "show", url }
+check(rc == 0 and out:find("architecture%s+llama") and out:find("Q4_0", 1, true), "show by URL: " .. out .. err)
+local cfg = tycho.json.decode(T.read(umanifest)).config
+local conf = tycho.json.decode(T.read(store .. "/blobs/sha256-" .. cfg.digest:sub(8)))
+check(cfg.mediaType == "application/vnd.docker.container.image.v1+json" and conf.model_family == "llama"
+  and conf.rootfs.diff_ids[1] == synth_digest, "the config is ConfigV2: " .. T.read(umanifest))
+out, err, rc = tycho_run { "pull", url .. "?v=2" }
+check(rc == 0 and out == "success\n" and url_name(url .. "?v=2") ~= uname
+  and select(2, tycho_run { "list" }:gsub("Synth%-Q4_0:", "")) == 2, "another URL of one file name is another model")
+tycho_run { "rm", url .. "?v=2" }
+out, err, rc = tycho_run { "rm", uname }
+check(rc == 0 and not exists(umanifest) and not url_blob(), "rm by name removes it: " .. err)
+
+-- pull by URL through tycho.pull, resumed after a dropped connection (the
+-- first "drop" goes to the probe for the size, which asks for one byte)
+config { drop_after = 1000000, drops = 2 }
+out, err, rc = lua("print(tycho.pull(" .. string.format("%q", url) .. ", { retries = 0 }))")
+check(out:find("nil", 1, true) and out:find("resume", 1, true), "a dropped pull by URL says so: " .. out .. err)
+check(not exists(umanifest) and sh("ls " .. q(store .. "/blobs")):find("url%-%x+%-partial"), "a partial file, no manifest")
+before = stats()
+out, err, rc = lua("print(assert(tycho.pull(" .. string.format("%q", url) .. ")))")
+after = stats()
+resumed = #after.requests > #before.requests + 1     -- the probe, then Range requests
+for i = #before.requests + 1, #after.requests do
+  resumed = resumed and after.requests[i]:find(" bytes=%d+%-") ~= nil
+end
+check(rc == 0 and resumed and after.storage_bytes - before.storage_bytes < synth_size,
+  "the pull by URL resumes with Range: " .. err)
+check(url_blob() and sha256(store .. "/blobs/sha256-" .. synth_digest:sub(8)) == synth_digest
+  and leftovers() == "0", "the resumed file is whole")
+tycho_run { "rm", url }
+
+-- parallel parts (the server gives Content-Length and takes Range)
+config {}
+before = stats()
+out, err, rc = lua("print(assert(tycho.pull(" .. string.format("%q", url) .. ", { parts = 4, part_size = 1 })))")
+after = stats()
+ranges = 0
+for i = #before.requests + 1, #after.requests do
+  if after.requests[i]:find("^GET /files/.* bytes=") and not after.requests[i]:find("bytes=0-0", 1, true) then
+    ranges = ranges + 1
+  end
+end
+check(rc == 0 and ranges == 4 and url_blob(), "a URL in 4 parts: " .. ranges .. " " .. err)
+check(sha256(store .. "/blobs/sha256-" .. synth_digest:sub(8)) == synth_digest, "the parts make the file")
+tycho_run { "rm", url }
+
+-- a server that ignores Range: one stream, whatever parts asks for
+config { no_range = true }
+before = stats()
+out, err, rc = lua("print(assert(tycho.pull(" .. string.format("%q", url) .. ", { parts = 4, part_size = 1 })))")
+bytes, reqs = files_bytes(before)
+check(rc == 0 and reqs == 2 and url_blob() and sha256(store .. "/blobs/sha256-" .. synth_digest:sub(8)) == synth_digest,
+  "a server without Range: the probe and one stream: " .. reqs .. " " .. err)
+out, err, rc = tycho_run { "plan", base .. "/files/m/Synth-Q4_0.gguf?v=3" }
+check(rc ~= 0 and err:find("Range", 1, true), "plan by URL needs Range: " .. err)
+tycho_run { "rm", url }
+config {}
+
+-- plan before pull reads only the header
+before = stats()
+out, err, rc = tycho_run { "plan", url, "--ctx", "2048" }
+bytes = files_bytes(before)
+check(rc == 0 and out:find("cpu", 1, true) and bytes < 8 * 1048576 and not exists(umanifest),
+  "plan by URL read " .. bytes .. " bytes: " .. out .. err)
+
+-- two pulls of one URL at once: one downloads, the other waits for it and finds it
+before = stats()
+local both = "env TYCHO_HOME=" .. q(home) .. " " .. q(arg[-1]) .. " pull " .. q(url)
+out = sh("(" .. both .. " & " .. both .. "; wait) 2>&1")
+bytes = files_bytes(before)
+check(select(2, out:gsub("success", "")) == 2 and url_blob() and leftovers() == "0" and bytes < 1.5 * synth_size,
+  "two pulls of one URL at once: " .. bytes .. " bytes: " .. out)
+tycho_run { "rm", url }
+
+-- refused: plain http to another host, a file that is not a GGUF, a 404
+out, err, rc = tycho_run { "pull", "http://example.com/m/x.gguf" }
+check(rc ~= 0 and err:find("plain http is refused", 1, true), "http to another host: " .. err)
+write(reg .. "/files/page.gguf", "<html>not a model</html>")
+out, err, rc = tycho_run { "pull", base .. "/files/page.gguf" }
+check(rc ~= 0 and err:find("not a GGUF", 1, true) and leftovers() == "0"
+  and not sh("ls " .. q(store .. "/manifests")):find("127"), "a file that is no GGUF is not kept: " .. err)
+out, err, rc = tycho_run { "pull", base .. "/files/none.gguf" }
+check(rc ~= 0 and err:find("404", 1, true) and err:find("check the URL", 1, true), "a 404 by URL: " .. err)
 
 os.execute("kill " .. pid)
 os.execute("rm -rf " .. q(tmp))
