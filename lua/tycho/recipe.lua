@@ -45,13 +45,7 @@ local function literal(v, indent)
 end
 
 
-local function write_file(path, text)
-  local f, err = io.open(path, "w")
-  if not f then return nil, err end
-  f:write(text)
-  f:close()
-  return true
-end
+local write_file = results.write_file
 
 
 -- recipe.write(results, path) -> true | nil, msg: the recipe (results.spec)

@@ -83,14 +83,20 @@ function R:columns()
 end
 
 
--- Writes text to path, or returns it when path is nil.
-local function emit(text, path)
-  if path == nil then return text end
+-- Writes text to path: true, or nil and the error.
+function results.write_file(path, text)
   local f, err = io.open(path, "w")
   if not f then return nil, err end
   f:write(text)
   f:close()
   return true
+end
+
+
+-- Writes text to path, or returns it when path is nil.
+local function emit(text, path)
+  if path == nil then return text end
+  return results.write_file(path, text)
 end
 
 

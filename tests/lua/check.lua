@@ -52,6 +52,28 @@ function M.run(list, stdin)
 end
 
 
+-- Writes data to path, making its folder first.
+function M.write(path, data)
+  os.execute("mkdir -p " .. M.quote(path:match("^(.*)/")))
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+
+-- The output of a shell command.
+function M.sh(cmd)
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+
+-- "sha256:HEX" of a file, by coreutils (independent of tycho's own hashing).
+function M.sha256(path) return "sha256:" .. M.sh("sha256sum " .. M.quote(path)):match("^(%x+)") end
+
+
 function M.done()
   if M.failures > 0 then
     print(M.failures .. " failed")

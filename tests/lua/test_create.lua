@@ -30,21 +30,7 @@ local home, oll = tmp .. "/home", tmp .. "/ollama"
 local store = home .. "/models"
 os.execute("mkdir -p " .. q(store) .. " " .. q(oll))
 
-local function write(path, data)
-  os.execute("mkdir -p " .. q(path:match("^(.*)/")))
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
-
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local s = p:read("a")
-  p:close()
-  return s
-end
-
-local function sha256(path) return "sha256:" .. sh("sha256sum " .. q(path)):match("^(%x+)") end
+local write, sh, sha256 = T.write, T.sh, T.sha256
 
 -- Runs tycho with args under the test's store.
 local function tycho_run(args, extra_env)

@@ -25,21 +25,7 @@ os.remove(tmp)
 assert(os.execute("mkdir -p " .. q(tmp .. "/reg/blobs") .. " " .. q(tmp .. "/home")))
 local reg, home = tmp .. "/reg", tmp .. "/home"
 
-local function write(path, data)
-  os.execute("mkdir -p " .. q(path:match("^(.*)/")))
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
-
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  p:close()
-  return out
-end
-
-local function sha256(path) return "sha256:" .. sh("sha256sum " .. q(path)):match("^(%x+)") end
+local write, sh, sha256 = T.write, T.sh, T.sha256
 
 local function exists(path) return os.execute("test -e " .. q(path)) == true end
 
