@@ -60,6 +60,7 @@ bool ty_url_is_gguf(const char *s) {
 }
 
 
+#ifdef TYCHO_HAVE_STORE
 /* Copies s[0..len) into out (max bytes) with every byte that part kind does
    not allow turned into '-', a first byte that may not start it into '_' (a
    host's: dropped), a host lowercased and ".." broken up, so the result
@@ -80,7 +81,6 @@ static void sanitize(int kind, const char *s, size_t len, char *out, size_t max)
 }
 
 
-#ifdef TYCHO_HAVE_STORE
 /* The name of a pulled URL: HOST/url/STEM:TAG, HOST with its port but
    without user@, STEM the file name less .gguf, TAG the first 12 hex digits
    of the URL's SHA-256 (so two URLs with one file name do not collide). */
