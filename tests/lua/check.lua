@@ -32,9 +32,10 @@ end
 
 -- Runs the tycho program (arg[-1]) with the arguments in list, stdin from
 -- the string given or /dev/null; returns stdout, stderr and the exit status.
-function M.run(list, stdin)
+-- prefix, when given, goes before the program (e.g. "env NAME=value ").
+function M.run(list, stdin, prefix)
   local errf, inf = os.tmpname(), nil
-  local cmd = M.quote(arg[-1])
+  local cmd = (prefix or "") .. M.quote(arg[-1])
   for _, a in ipairs(list) do cmd = cmd .. " " .. M.quote(a) end
   if stdin then
     inf = os.tmpname()

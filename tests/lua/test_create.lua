@@ -34,16 +34,8 @@ local write, sh, sha256 = T.write, T.sh, T.sha256
 
 -- Runs tycho with args under the test's store.
 local function tycho_run(args, extra_env)
-  local cmd = "env TYCHO_HOME=" .. q(home) .. " OLLAMA_MODELS=" .. q(oll) .. " " .. (extra_env or "") ..
-    " " .. q(arg[-1])
-  for _, a in ipairs(args) do cmd = cmd .. " " .. q(a) end
-  local errf = os.tmpname()
-  local p = io.popen(cmd .. " </dev/null 2>" .. q(errf))
-  local out = p:read("a")
-  local _, _, rc = p:close()
-  local err = T.read(errf) or ""
-  os.remove(errf)
-  return out, err, rc
+  return T.run(args, nil, "env TYCHO_HOME=" .. q(home) .. " OLLAMA_MODELS=" .. q(oll) .. " " ..
+    (extra_env or "") .. " ")
 end
 
 local function blobs() return sh("ls " .. q(store .. "/blobs") .. " 2>/dev/null | sort") end

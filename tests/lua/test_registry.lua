@@ -83,16 +83,8 @@ local base = "http://127.0.0.1:" .. port
 
 -- Runs tycho with args under the test's store; returns stdout, stderr, exit status.
 local function tycho_run(args, env, prefix)
-  local cmd = (prefix or "") .. "env TYCHO_HOME=" .. q(home) .. " TYCHO_REGISTRY=" .. q(base) ..
-    " OLLAMA_MODELS=" .. q(env or tmp .. "/no-ollama") .. " " .. q(arg[-1])
-  for _, a in ipairs(args) do cmd = cmd .. " " .. q(a) end
-  local errf = os.tmpname()
-  local p = io.popen(cmd .. " </dev/null 2>" .. q(errf))
-  local out = p:read("a")
-  local _, _, rc = p:close()
-  local err = T.read(errf) or ""
-  os.remove(errf)
-  return out, err, rc
+  return T.run(args, nil, (prefix or "") .. "env TYCHO_HOME=" .. q(home) .. " TYCHO_REGISTRY=" ..
+    q(base) .. " OLLAMA_MODELS=" .. q(env or tmp .. "/no-ollama") .. " ")
 end
 
 -- Runs a Lua snippet under the test's store (tycho.pull with options).
