@@ -11,7 +11,9 @@ synth:llama:8B:Q4_K_M): tycho-bench writes that synthetic GGUF once to $TMPDIR
 and llama.cpp loads the same file. Needs llama-cpp-python and numpy.
 
 Roofline: each tycho-bench run also measures the read bandwidth of its thread
-count (a sum over 1 GiB, best of 5 passes) and the bytes one decode step reads
+count (a sum over a buffer the size of one decode step's bytes, best of 5
+passes, so a model that fits in the last-level cache is held to that cache's
+rate; the same over 1 GiB is printed as DRAM's) and the bytes one decode step reads
 (every layer's tensors, the output layer, one embedding row, the f16 K and V
 rows attended at the average position), so roofline t/s = bandwidth / bytes;
 the table gives each engine's tg as a fraction of it (pp is compute-bound: -).
@@ -213,7 +215,8 @@ def main():
                 if one and "roofline" in one:
                     r = one["roofline"]
                     roof.setdefault((name, nt), []).append(
-                        (r["roofline_tps"], r["read_gbps"], r["bytes_per_token"]))
+                        (r["roofline_tps"], r["read_gbps"], r["bytes_per_token"],
+                         r.get("dram_gbps", 0.0)))
             llama_cpp.llama_free(ctx)
             ty = {ph: summary(v) for ph, v in tys.items() if len(v) == args.repeats} or None
             if ty is None:
@@ -242,11 +245,14 @@ def main():
     print("pp %d, tg %d, repeats %d, tycho %s" % (args.pp, args.tg, args.repeats,
                                                   args.tycho if tycho_seen else "n/a"))
     print()
-    print("roofline (median over tycho's runs): read bandwidth with the same threads, bytes per decode step")
+    print("roofline (median over tycho's runs): read bandwidth with the same threads over a buffer")
+    print("of the bytes one decode step reads (the rate those bytes stream at, from whatever cache")
+    print("level they fit in), the same over 1 GiB (DRAM), bytes per decode step")
     for (name, nt), v in roof.items():
-        print("  %s, %d threads: %.1f GB/s (%.1f-%.1f), %.1f MB/token, roofline %.1f t/s" % (
-            name, nt, statistics.median(x[1] for x in v), min(x[1] for x in v),
-            max(x[1] for x in v), v[0][2] / 1e6, statistics.median(x[0] for x in v)))
+        print("  %s, %d threads: %.1f GB/s (%.1f-%.1f; DRAM %.1f), %.1f MB/token, roofline %.1f t/s"
+              % (name, nt, statistics.median(x[1] for x in v), min(x[1] for x in v),
+                 max(x[1] for x in v), statistics.median(x[3] for x in v), v[0][2] / 1e6,
+                 statistics.median(x[0] for x in v)))
     print()
     print("| model | threads | test | tycho t/s (median, min-max) | llama.cpp t/s (median, min-max) "
           "| tycho/llama.cpp | fraction of roofline (tycho / llama.cpp) |")

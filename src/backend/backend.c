@@ -26,10 +26,9 @@ void ty_backend_free(ty_backend_t b, void *ptr) {
 }
 
 
-ty_status ty_backend_weights(ty_backend_t b, const void *src, size_t size, void **out,
-                             ty_err *err) {
+ty_status ty_backend_weights(ty_backend_t b, const struct ty_view *src, void **out, ty_err *err) {
   *out = NULL;
-  return b->i->weights(b->ctx, src, size, out, err);
+  return b->i->weights(b->ctx, src, out, err);
 }
 
 

@@ -69,11 +69,13 @@ struct ty_backend_i {
   /* Allocates size bytes of device memory (zeroed). */
   ty_status (*alloc)(void *ctx, size_t size, void **out, ty_err *err);
   void (*free)(void *ctx, void *ptr);
-  /* Makes size bytes of host weights at src usable on the device. A backend
-     that reads host memory returns src itself (no copy); release undoes it.
-     NULL for a device with memory of its own: the model then copies the
-     weights with set into one arena it allocates (the plan's "weights"). */
-  ty_status (*weights)(void *ctx, const void *src, size_t size, void **out, ty_err *err);
+  /* Makes a host weight tensor (rows x stride bytes at src->data) usable on
+     the device. A backend that reads host memory returns src->data itself,
+     or a copy of the same size in a layout of its own that only its ops read
+     (the CPU's repacked rows); release undoes it. NULL for a device with
+     memory of its own: the model then copies the weights with set into one
+     arena it allocates (the plan's "weights"). */
+  ty_status (*weights)(void *ctx, const struct ty_view *src, void **out, ty_err *err);
   void (*release)(void *ctx, void *ptr);
   /* set: host to device. get: device to host, or to any other device's
      memory (a GPU backend copies through unified addressing); get returns
@@ -148,7 +150,7 @@ void ty_backend_close(ty_backend_t b);   /* NULL is fine */
 /* Wrappers: check arguments once, then call the backend. */
 ty_status ty_backend_alloc(ty_backend_t b, size_t size, void **out, ty_err *err);
 void ty_backend_free(ty_backend_t b, void *ptr);
-ty_status ty_backend_weights(ty_backend_t b, const void *src, size_t size, void **out, ty_err *err);
+ty_status ty_backend_weights(ty_backend_t b, const struct ty_view *src, void **out, ty_err *err);
 void ty_backend_release(ty_backend_t b, void *ptr);
 ty_status ty_backend_set(ty_backend_t b, void *dst, const void *src, size_t size, ty_err *err);
 ty_status ty_backend_get(ty_backend_t b, void *dst, const void *src, size_t size, ty_err *err);

@@ -1,8 +1,10 @@
 /*
- * cpu.c: the CPU backend. Weights are used in place from the file mapping;
- * each op runs on a persistent thread pool. Work buffers (quantized
- * activations, attention scores) grow to the largest op seen and are then
- * reused, so a decode step allocates nothing.
+ * cpu.c: the CPU backend. Weights are used in place from the file mapping,
+ * but for the formats with an 8-row layout (tensor.h, TY_X8), which are
+ * repacked at load into a copy of the same size while the mapping's pages
+ * are let go; each op runs on a persistent thread pool. Work buffers
+ * (quantized activations, attention scores) grow to the largest op seen and
+ * are then reused, so a decode step allocates nothing.
  */
 #include "backend.h"
 #include "threadpool.h"
@@ -14,6 +16,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* Elementwise ops smaller than this run on the calling thread alone: waking
@@ -25,12 +28,23 @@
    the context. */
 #define SMALL_ATTN 65536
 
+/* A weight repacked at load: the copy, and the product that reads it. */
+struct packed {
+  char *data;
+  size_t size, group;       /* bytes in all, and of one group of TY_X8 rows */
+  int type;
+  ty_dot_x8_fn dot;
+};
+
 struct cpu {
   ty_pool *pool;
   void (*attn_f16)(const struct ty_attn_head *h);            /* cpu_kernels.h */
   void (*swiglu)(int64_t n, float *y, const float *x, const float *g);
   void *work;
   size_t work_size;
+  bool repack;              /* TYCHO_REPACK=0 keeps every weight in place */
+  struct packed *packed;    /* sorted by address */
+  int n_packed, cap_packed;
 };
 
 struct job {
@@ -38,6 +52,7 @@ struct job {
   const struct ty_op *op;
   const void *bq;           /* MATMUL: activations in the weight's vec_dot type */
   size_t bq_stride;
+  ty_dot_x8_fn x8;          /* MATMUL: the weights are repacked, read by this */
   size_t per_thread;        /* ATTENTION: bytes of work buffer per thread; MATMUL in
                                i8 form: bytes of each thread's weight tile */
   atomic_long next;         /* MATMUL: first row of the next unclaimed tile */
@@ -46,10 +61,13 @@ struct job {
   char *wtile;              /* then one weight tile per thread */
   /* MATMUL3 and MATMUL_GLU for one token: each part's weights, output and
      activations in its dot type; GLU applies the activation of op->i0 */
-  struct part { struct ty_view w; float *y; const void *bq; } part[3];
+  struct part { struct ty_view w; ty_dot_x8_fn x8; float *y; const void *bq; } part[3];
   int n_part;
   bool glu;
 };
+
+
+#define ROW(v, r) ((char *)(v).data + (size_t)(r) * (v).stride)
 
 
 /* ================================================================
@@ -73,8 +91,73 @@ static void cpu_free(void *ctx, void *ptr) {
 }
 
 
-static ty_status cpu_weights(void *ctx, const void *src, size_t size, void **out, ty_err *err) {
-  *out = (void *)src;     /* read in place from the mapping */
+/* The repacked weight holding p, or NULL. */
+static const struct packed *find_packed(const struct cpu *c, const void *p) {
+  int lo = 0, hi = c->n_packed;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    const struct packed *k = &c->packed[mid];
+    if ((const char *)p < k->data) hi = mid;
+    else if ((const char *)p >= k->data + k->size) lo = mid + 1;
+    else return k;
+  }
+  return NULL;
+}
+
+
+/* The product for w if it was repacked. A view of a repacked weight starts
+   on a group and spans whole groups (supports checks). */
+static ty_dot_x8_fn packed_dot(const struct cpu *c, const struct ty_view *w) {
+  const struct packed *k = c->n_packed > 0 ? find_packed(c, w->data) : NULL;
+  return k != NULL ? k->dot : NULL;
+}
+
+
+/* Asks the kernel to reclaim the pages wholly inside [p, p + size): those
+   of a file mapping are clean and simply dropped (read again from the file
+   if anyone looked), while other memory keeps its contents (MADV_PAGEOUT,
+   unlike MADV_DONTNEED, never zeroes a page). A hint: ignored where the
+   kernel lacks it. */
+static void drop_pages(const void *p, size_t size) {
+#ifdef MADV_PAGEOUT
+  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + size) & ~(page - 1);
+  if (hi > lo) madvise((void *)lo, hi - lo, MADV_PAGEOUT);
+#else
+  (void)p, (void)size;
+#endif
+}
+
+
+/* Weights are read in place from the mapping, except formats with a
+   product over 8-row groups: those are repacked into a copy of the same
+   size (so the plan's weight bytes hold) and the mapping's pages dropped. */
+static ty_status cpu_weights(void *ctx, const struct ty_view *src, void **out, ty_err *err) {
+  struct cpu *c = ctx;
+  const struct ty_qtype_traits *tr = ty_qtype_get(src->type);
+  size_t size = src->stride * (size_t)src->rows, group = src->stride * TY_X8;
+  char *p;
+  int i;
+  *out = src->data;
+  if (!c->repack || tr == NULL || tr->dot_x8 == NULL || src->rows % TY_X8 != 0 ||
+      src->cols % tr->blck_size != 0 || size == 0)
+    return TY_OK;
+  if (c->n_packed == c->cap_packed) {
+    int cap = c->cap_packed > 0 ? 2 * c->cap_packed : 64;
+    struct packed *k = realloc(c->packed, (size_t)cap * sizeof *k);
+    if (k == NULL) return ty_err_set(err, TY_ERR_NOMEM, "cpu: out of memory");
+    c->packed = k;
+    c->cap_packed = cap;
+  }
+  if ((p = aligned_alloc(64, (size + 63) & ~(size_t)63)) == NULL)
+    return ty_err_set(err, TY_ERR_NOMEM, "cpu: cannot allocate %zu bytes for weights", size);
+  for (int64_t r = 0; r < src->rows; r += TY_X8)
+    ty_x8_pack(src->type, ROW(*src, r), src->stride, p + (size_t)r * src->stride, src->cols);
+  drop_pages(src->data, size);
+  for (i = c->n_packed; i > 0 && c->packed[i - 1].data > p; i--) c->packed[i] = c->packed[i - 1];
+  c->packed[i] = (struct packed){ p, size, group, src->type, tr->dot_x8 };
+  c->n_packed++;
+  *out = p;
   return TY_OK;
 }
 
@@ -99,21 +182,26 @@ static ty_status work_reserve(struct cpu *c, size_t size, ty_err *err) {
 }
 
 
-#define ROW(v, r) ((char *)(v).data + (size_t)(r) * (v).stride)
-
-
 /* ================================================================
    ops
    ================================================================ */
 
 static void get_rows(void *arg, int ith, int nth) {
-  const struct ty_op *op = ((struct job *)arg)->op;
+  const struct job *j = arg;
+  const struct ty_op *op = j->op;
   const struct ty_qtype_traits *tr = ty_qtype_get(op->a.type);
+  const struct packed *k = find_packed(j->cpu, op->a.data);
   long lo, hi;
   ty_pool_range((long)op->dst.rows, ith, nth, &lo, &hi);
   for (long t = lo; t < hi; t++) {
     float *y = (float *)ROW(op->dst, t);
-    tr->to_float(ROW(op->a, op->ids[t]), y, op->a.cols);
+    if (k != NULL) {
+      size_t at = (size_t)(ROW(op->a, op->ids[t]) - k->data);
+      ty_x8_to_float(k->type, k->data + at / k->group * k->group,
+                     (int)(at % k->group / op->a.stride), y, op->a.cols);
+    } else {
+      tr->to_float(ROW(op->a, op->ids[t]), y, op->a.cols);
+    }
     if (op->f0 != 1.0f)
       for (int64_t i = 0; i < op->dst.cols; i++) y[i] *= op->f0;
   }
@@ -186,10 +274,15 @@ static void matmul_gemm(struct job *j, int ith) {
 }
 
 
-/* y[r] = dot(row r of w, bq) for r in [r0, r1). */
-static void dot_rows(const struct ty_qtype_traits *tr, int n, float *y, struct ty_view w,
-                     const void *bq, long r0, long r1) {
+/* y[r] = dot(row r of w, bq) for r in [r0, r1); with x8, w is repacked and
+   r0, r1 fall on its groups. */
+static void dot_rows(const struct ty_qtype_traits *tr, ty_dot_x8_fn x8, int n, float *y,
+                     struct ty_view w, const void *bq, long r0, long r1) {
   long r = r0;
+  if (x8 != NULL) {
+    for (; r < r1; r += TY_X8) x8(n, 1, ROW(w, r), bq, 0, &y[r], 0);
+    return;
+  }
   if (tr->vec_dot_rows != NULL)
     for (; r + TY_DOT_ROWS <= r1; r += TY_DOT_ROWS)
       tr->vec_dot_rows(n, &y[r], ROW(w, r), w.stride, bq);
@@ -209,13 +302,23 @@ static void matmul(void *arg, int ith, int nth) {
     matmul_gemm(j, ith);
     return;
   }
-  if (!shared) ty_pool_range(rows, ith, nth, &lo, &hi);
+  if (!shared) {            /* whole tiles each, so repacked groups stay whole */
+    ty_pool_range((rows + MATMUL_TILE - 1) / MATMUL_TILE, ith, nth, &lo, &hi);
+    lo *= MATMUL_TILE;
+    hi = hi * MATMUL_TILE < rows ? hi * MATMUL_TILE : rows;
+  }
   for (long r0 = lo;; r0 += MATMUL_TILE) {
     if (shared) r0 = atomic_fetch_add_explicit(&j->next, MATMUL_TILE, memory_order_relaxed);
     if (r0 >= hi) break;
     long r1 = r0 + MATMUL_TILE < hi ? r0 + MATMUL_TILE : hi;
+    if (j->x8 != NULL && shared) {   /* every token from each group's one pass */
+      for (long r = r0; r < r1; r += TY_X8)
+        j->x8(n, (int)op->b.rows, ROW(op->a, r), j->bq, j->bq_stride, (float *)op->dst.data + r,
+              op->dst.stride / sizeof(float));
+      continue;
+    }
     for (int64_t t = 0; t < op->b.rows; t++)
-      dot_rows(tr, n, (float *)ROW(op->dst, t), op->a,
+      dot_rows(tr, j->x8, n, (float *)ROW(op->dst, t), op->a,
                (const char *)j->bq + (size_t)t * j->bq_stride, r0, r1);
   }
 }
@@ -239,7 +342,8 @@ static void quantize_rows(void *arg, int ith, int nth) {
 
 static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) {
   const struct ty_qtype_traits *a = ty_qtype_get(op->a.type);
-  struct job j = { .cpu = c, .op = op, .bq = op->b.data, .bq_stride = op->b.stride };
+  struct job j = { .cpu = c, .op = op, .bq = op->b.data, .bq_stride = op->b.stride,
+                   .x8 = packed_dot(c, &op->a) };
   ty_status st;
   if (a->vec_dot_type != TY_QTYPE_F32) {
     /* work: the quantized activations, then for the i8 form the activations
@@ -247,7 +351,7 @@ static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) 
     size_t bq_size, ya_size = 0;
     j.bq_stride = ty_qtype_row_size(a->vec_dot_type, op->b.cols);
     bq_size = (j.bq_stride * (size_t)op->b.rows + 63) & ~(size_t)63;
-    if (use_gemm(op, a)) {
+    if (j.x8 == NULL && use_gemm(op, a)) {
       j.ya_stride = (ty_i8_act_size(op->b.cols) + 63) & ~(size_t)63;
       j.per_thread = (ty_i8_weight_size(op->a.cols) * MATMUL_TILE + 63) & ~(size_t)63;
       ya_size = j.ya_stride * (size_t)op->b.rows + j.per_thread * (size_t)ty_pool_size(c->pool);
@@ -490,7 +594,7 @@ static void matmul_parts(void *arg, int ith, int nth) {
     if (r1 > (long)j->part[i].w.rows) r1 = (long)j->part[i].w.rows;
     for (int p = j->glu ? 0 : i; p < (j->glu ? j->n_part : i + 1); p++) {
       const struct part *pt = &j->part[p];
-      dot_rows(ty_qtype_get(pt->w.type), (int)pt->w.cols, pt->y, pt->w, pt->bq, r0, r1);
+      dot_rows(ty_qtype_get(pt->w.type), pt->x8, (int)pt->w.cols, pt->y, pt->w, pt->bq, r0, r1);
     }
     if (j->glu)
       act_mul(j->cpu, j->op->i0, r1 - r0, j->part[0].y + r0, j->part[0].y + r0,
@@ -534,7 +638,7 @@ static ty_status run_fused(struct cpu *c, const struct ty_op *op, ty_err *err) {
   if ((st = work_reserve(c, size, err)) != TY_OK) return st;
   for (int i = 0; i < n; i++) {
     int vt = ty_qtype_get(mm[i].a.type)->vec_dot_type;
-    struct part p = { mm[i].a, (float *)mm[i].dst.data, op->b.data };
+    struct part p = { mm[i].a, packed_dot(c, &mm[i].a), (float *)mm[i].dst.data, op->b.data };
     if (vt != TY_QTYPE_F32) {
       p.bq = (char *)c->work + off[i];
       if (fresh[i])
@@ -557,14 +661,24 @@ static ty_status run_fused(struct cpu *c, const struct ty_op *op, ty_err *err) {
 static bool is_f32(const struct ty_view *v) { return v->type == TY_QTYPE_F32; }
 
 
+/* A view of a repacked weight must start on a group and span whole groups
+   (the model's views are whole tensors). */
+static bool whole_groups(const struct cpu *c, const struct ty_view *w) {
+  const struct packed *k = c->n_packed > 0 ? find_packed(c, w->data) : NULL;
+  return k == NULL || ((size_t)((const char *)w->data - k->data) % k->group == 0 &&
+                       w->rows % TY_X8 == 0 && w->stride * TY_X8 == k->group);
+}
+
+
 static bool cpu_supports(void *ctx, const struct ty_op *op) {
   const struct ty_qtype_traits *t;
   switch (op->kind) {
     case TY_OP_GET_ROWS:
-      return ty_qtype_get(op->a.type) != NULL && is_f32(&op->dst);
+      return ty_qtype_get(op->a.type) != NULL && is_f32(&op->dst) && whole_groups(ctx, &op->a);
     case TY_OP_MATMUL:
       t = ty_qtype_get(op->a.type);
       return t != NULL && t->vec_dot != NULL && is_f32(&op->b) && is_f32(&op->dst) &&
+             whole_groups(ctx, &op->a) &&
              (t->vec_dot_type == TY_QTYPE_F32 || ty_qtype_get(t->vec_dot_type)->from_float != NULL);
     case TY_OP_KV_STORE:
       t = ty_qtype_get(op->dst.type);
@@ -633,6 +747,8 @@ static void cpu_close(void *ctx) {
   struct cpu *c = ctx;
   ty_pool_free(c->pool);
   free(c->work);
+  for (int i = 0; i < c->n_packed; i++) free(c->packed[i].data);
+  free(c->packed);
   free(c);
 }
 
@@ -666,6 +782,7 @@ ty_status ty_backend_cpu_open(int n_threads, ty_backend_t *out, ty_err *err) {
   }
   c->attn_f16 = ty_cpu_attn_f16;
   c->swiglu = ty_cpu_swiglu;
+  c->repack = getenv("TYCHO_REPACK") == NULL || strcmp(getenv("TYCHO_REPACK"), "0") != 0;
 #if defined(__x86_64__) || defined(__i386__)
   if (strcmp(ty_qtype_simd(), "scalar") != 0) {   /* AVX2, FMA and F16C are there */
     c->attn_f16 = ty_cpu_attn_f16_avx2;

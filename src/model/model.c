@@ -199,8 +199,10 @@ static ty_status bind(ty_model *m, int d, struct ty_view *v, const char *name, i
     if ((st = ty_backend_set(m->dev[d].be, data, t->data, t->nbytes, err)) != TY_OK) return st;
   } else if (m->sizing) {
     return TY_OK;
-  } else if ((st = ty_backend_weights(m->dev[d].be, t->data, t->nbytes, &data, err)) != TY_OK) {
-    return st;
+  } else {
+    struct ty_view src = ty_view_make((void *)t->data, t->type, rows, cols,
+                                      ty_qtype_row_size(t->type, cols));
+    if ((st = ty_backend_weights(m->dev[d].be, &src, &data, err)) != TY_OK) return st;
   }
   m->mem.weights += t->nbytes;
   m->dev[d].mem.weights += t->nbytes;

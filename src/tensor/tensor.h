@@ -55,6 +55,16 @@ typedef void (*ty_gemm_i8_fn)(int64_t n, int nr, int nt, const void *w, size_t w
                               const void *y, size_t y_stride, bool has_min, float *out,
                               size_t out_stride);
 
+/* Rows repacked in groups of 8 (repack.c): a group takes the bytes of its 8
+   rows, block by block, the 8 rows' scales side by side and their quants
+   interleaved in pairs, so one 512-bit register holds two rows' block and a
+   kernel reads the group front to back. dot_x8 computes
+   s[t * ss + r] = dot(row r of the group at x, token t at y + t * ys) for
+   r < 8 and t < nt, each the same float as vec_dot of that row and token. */
+#define TY_X8 8
+typedef void (*ty_dot_x8_fn)(int n, int nt, const void *x, const void *y, size_t ys,
+                             float *s, size_t ss);
+
 struct ty_qtype_traits {
   const char *name;              /* "q4_K", as GGML spells it */
   int blck_size;                 /* elements per block */
@@ -66,7 +76,14 @@ struct ty_qtype_traits {
   ty_vec_dot_rows_fn vec_dot_rows;  /* optional: TY_DOT_ROWS rows at once */
   ty_to_i8_fn to_i8;             /* optional: the batch product's weight form */
   ty_gemm_i8_fn gemm_i8;         /* the batch product where it beats vec_dot, else NULL */
+  ty_dot_x8_fn dot_x8;           /* optional: the product over rows repacked in 8s */
 };
+
+/* Repacks the 8 rows of n elements at src (row_size bytes apart) into one
+   group at dst (8 * row_size bytes); false if type has no 8-row layout. */
+bool ty_x8_pack(int type, const void *src, size_t row_size, void *dst, int64_t n);
+/* Row r (0..7) of the group at x, as floats: to_float of the row it was. */
+void ty_x8_to_float(int type, const void *x, int r, float *y, int64_t n);
 
 /* Bytes of one row of n elements in the i8 form, and of one activation row. */
 size_t ty_i8_weight_size(int64_t n);

@@ -1,0 +1,137 @@
+/*
+ * dot_x8_avx512.c: products over q4_1 and q8_0 rows repacked in groups of 8
+ * (repack.c), for 1 to 4 tokens per pass over the weights.
+ *
+ * Each (row, token) sum is computed exactly as llama.cpp's x86 vec_dot does
+ * it (dot_ggml_x86.h): per block, the integer sum of 4 byte products in each
+ * of 8 lanes, times the product of the two scales, fma'd into 8 lanes; at the
+ * end ggml's horizontal sum, plus for q4_1 the min terms fma'd block by block.
+ * Only the grouping differs: a 512-bit register holds two rows' 8 lanes, the
+ * scales of 8 rows are converted as one vector, and a pass serves up to 4
+ * tokens, so the weights are unpacked once per block instead of once per row
+ * and token. The same floats, about three times fewer instructions.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <immintrin.h>
+
+#include "quants.h"
+#include "simd_x86.h"
+
+#define TY_INLINE static inline __attribute__((always_inline))
+
+/* Broadcasts lane 2p of 8 floats to the low 8 lanes and lane 2p + 1 to the
+   high 8: the scales of pair p's two rows. */
+TY_INLINE __m512 pair_lanes(__m256 v, int p) {
+  const __m512i idx = _mm512_set_epi32(2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1,
+                                       2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p, 2 * p, 2 * p,
+                                       2 * p, 2 * p, 2 * p, 2 * p, 2 * p);
+  return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(v));
+}
+
+
+/* s[t * ss + 2p + h] = ggml's horizontal sum of half h of acc[p][t], plus
+   the row's min term (q4_1) */
+TY_INLINE void store_sums(int nt, __m512 acc[4][4], const __m256 *summ, float *s, size_t ss) {
+  for (int t = 0; t < nt; t++) {
+    float m[8] = { 0 };
+    if (summ != NULL) _mm256_storeu_ps(m, summ[t]);
+    for (int p = 0; p < 4; p++) {
+      s[t * ss + 2 * p] = ty_hsum_f32_8(_mm512_castps512_ps256(acc[p][t])) + m[2 * p];
+      s[t * ss + 2 * p + 1] = ty_hsum_f32_8(_mm512_extractf32x8_ps(acc[p][t], 1)) + m[2 * p + 1];
+    }
+  }
+}
+
+
+TY_INLINE void x8_q4_1(int n, const int nt, const void *vx, const void *vy, size_t ys, float *s,
+                       size_t ss) {
+  const ty_x8_q4_1 *g = vx;
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  __m512 acc[4][4];
+  __m256 summ[4];
+#pragma GCC unroll 4
+  for (int t = 0; t < nt; t++) {
+    summ[t] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; p++) acc[p][t] = _mm512_setzero_ps();
+  }
+  for (int ib = 0; ib < n / TY_QK; ib++) {
+    const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[ib].d));
+    const __m256 m8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[ib].m));
+    __m512i w[4];
+    __m512 d[4];
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; p++) {
+      const __m256i q = _mm256_loadu_si256((const __m256i *)g[ib].qs[p]);
+      w[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, low)),
+                                _mm256_and_si256(_mm256_srli_epi16(q, 4), low), 1);
+      d[p] = pair_lanes(d8, p);
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < nt; t++) {
+      const ty_block_q8_1 *y = (const ty_block_q8_1 *)((const char *)vy + t * ys) + ib;
+      const __m512i qy = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)y->qs));
+      const __m512 dy = _mm512_set1_ps(_cvtsh_ss(y->d));
+      summ[t] = _mm256_fmadd_ps(m8, _mm256_set1_ps(_cvtsh_ss(y->s)), summ[t]);
+#pragma GCC unroll 4
+      for (int p = 0; p < 4; p++) {
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[p], qy);
+        acc[p][t] = _mm512_fmadd_ps(_mm512_mul_ps(d[p], dy), _mm512_cvtepi32_ps(dot), acc[p][t]);
+      }
+    }
+  }
+  store_sums(nt, acc, summ, s, ss);
+}
+
+
+/* The quants are stored as x + 128 (unsigned), so each lane's byte products
+   come out 128 times the sum of its 4 activation bytes too large; the sum
+   starts at minus that and ends as the exact sum of x * y. */
+TY_INLINE void x8_q8_0(int n, const int nt, const void *vx, const void *vy, size_t ys, float *s,
+                       size_t ss) {
+  const ty_x8_q8_0 *g = vx;
+  const __m512i bias = _mm512_set1_epi8((char)0x80);
+  __m512 acc[4][4];
+#pragma GCC unroll 4
+  for (int t = 0; t < nt; t++)
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; p++) acc[p][t] = _mm512_setzero_ps();
+  for (int ib = 0; ib < n / TY_QK; ib++) {
+    const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[ib].d));
+    __m512 d[4];
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; p++) d[p] = pair_lanes(d8, p);
+#pragma GCC unroll 4
+    for (int t = 0; t < nt; t++) {
+      const ty_block_q8_0 *y = (const ty_block_q8_0 *)((const char *)vy + t * ys) + ib;
+      const __m512i qy = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)y->qs));
+      const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, qy));
+      const __m512 dy = _mm512_set1_ps(_cvtsh_ss(y->d));
+#pragma GCC unroll 4
+      for (int p = 0; p < 4; p++) {
+        const __m512i q = _mm512_loadu_si512((const void *)g[ib].qs[p]);
+        const __m512i dot = _mm512_dpbusd_epi32(start, q, qy);
+        acc[p][t] = _mm512_fmadd_ps(_mm512_mul_ps(d[p], dy), _mm512_cvtepi32_ps(dot), acc[p][t]);
+      }
+    }
+  }
+  store_sums(nt, acc, NULL, s, ss);
+}
+
+
+/* Tokens in passes of 4, then the 1 to 3 left. */
+#define X8_DRIVER(name, kernel) \
+  void name(int n, int nt, const void *x, const void *y, size_t ys, float *s, size_t ss) { \
+    for (; nt >= 4; nt -= 4, y = (const char *)y + 4 * ys, s += 4 * ss) \
+      kernel(n, 4, x, y, ys, s, ss); \
+    if (nt == 3) kernel(n, 3, x, y, ys, s, ss); \
+    else if (nt == 2) kernel(n, 2, x, y, ys, s, ss); \
+    else if (nt == 1) kernel(n, 1, x, y, ys, s, ss); \
+  }
+
+X8_DRIVER(ty_dot_x8_q4_1_avx512, x8_q4_1)
+X8_DRIVER(ty_dot_x8_q8_0_avx512, x8_q8_0)
+
+#endif

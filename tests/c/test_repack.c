@@ -1,0 +1,183 @@
+/*
+ * test_repack.c: weights repacked in groups of 8 rows (src/tensor/repack.c,
+ * dot_x8_avx512.c, the CPU backend's weights hook).
+ *
+ * - A repacked row reads back as the very floats of the row it was.
+ * - On a CPU with the 8-row products: for 1 to 9 tokens (passes of 4 and the
+ *   rest), each (row, token) result is bit for bit vec_dot's of the same
+ *   level (llama.cpp's order, which the SmolLM2 logits test relies on), and
+ *   within rounding of the scalar reference.
+ * - Through the CPU backend: MATMUL for one token and for a batch, 1 to 3
+ *   threads, rows off the 16-row tiles, and GET_ROWS, on weights the backend
+ *   repacked give the floats of the same weights left in place
+ *   (TYCHO_REPACK=0), and the weights' view keeps its size.
+ */
+#include "backend/backend.h"
+#include "tensor/quants.h"
+#include "tensor/tensor.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures = 0;
+
+#define CHECK(cond, ...) do { if (!(cond)) { printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+  printf(__VA_ARGS__); printf("\n"); failures++; } } while (0)
+
+static unsigned rng = 4242;
+
+static float frand(void) {
+  rng = rng * 1664525u + 1013904223u;
+  return (rng >> 8) / 16777216.0f * 2.0f - 1.0f;
+}
+
+
+/* rows x n random weights of type, with an outlier every 37 elements */
+static char *random_rows(int type, int64_t rows, int64_t n) {
+  size_t xs = ty_qtype_row_size(type, n);
+  char *x = malloc((size_t)rows * xs);
+  float *f = malloc((size_t)n * sizeof *f);
+  for (int64_t r = 0; r < rows; r++) {
+    for (int64_t i = 0; i < n; i++) f[i] = frand() * (1 + (i % 37 == 0) * 6);
+    ty_qtype_get_ref(type)->from_float(f, x + r * xs, n);
+  }
+  free(f);
+  return x;
+}
+
+
+static void test_layout(int type, int n) {
+  enum { T = 9 };
+  const struct ty_qtype_traits *ref = ty_qtype_get_ref(type);
+  const struct ty_qtype_traits *yt = ty_qtype_get_ref(ref->vec_dot_type);
+  size_t xs = ty_qtype_row_size(type, n), ys = ty_qtype_row_size(ref->vec_dot_type, n);
+  char *x = random_rows(type, TY_X8, n), *g = malloc(TY_X8 * xs), *y = malloc(T * ys);
+  float *f = malloc(n * sizeof *f), *h = malloc(n * sizeof *h);
+
+  CHECK(ty_x8_pack(type, x, xs, g, n), "%s has an 8-row layout", ref->name);
+  for (int r = 0; r < TY_X8; r++) {
+    ref->to_float(x + r * xs, f, n);
+    ty_x8_to_float(type, g, r, h, n);
+    CHECK(memcmp(f, h, n * sizeof *f) == 0, "%s n %d: row %d reads back differently",
+          ref->name, n, r);
+  }
+  for (int t = 0; t < T; t++) {
+    for (int i = 0; i < n; i++) f[i] = frand() * 3.0f;
+    ty_qtype_get(ref->vec_dot_type)->from_float(f, y + t * ys, n);
+  }
+
+  for (int level = TY_SIMD_AVX2; level <= TY_SIMD_AVX512; level++) {
+    struct ty_qtype_traits table[TY_QTYPE_COUNT];
+    if (ty_qtype_table_for((enum ty_simd_level)level, table) != 0 || table[type].dot_x8 == NULL)
+      continue;
+    for (int nt = 1; nt <= T; nt++) {
+      float s[T][TY_X8];
+      table[type].dot_x8(n, nt, g, y, ys, &s[0][0], TY_X8);
+      for (int t = 0; t < nt; t++)
+        for (int r = 0; r < TY_X8; r++) {
+          float want, approx, scale = 0.0f;
+          table[type].vec_dot(n, &want, x + r * xs, y + t * ys);
+          ref->vec_dot(n, &approx, x + r * xs, y + t * ys);
+          ref->to_float(x + r * xs, f, n);
+          yt->to_float(y + t * ys, h, n);
+          for (int i = 0; i < n; i++) scale += fabsf(f[i] * h[i]);
+          CHECK(s[t][r] == want, "%s n %d level %d nt %d [%d][%d]: %.9g, vec_dot %.9g",
+                ref->name, n, level, nt, t, r, s[t][r], want);
+          CHECK(fabsf(s[t][r] - approx) <= 1e-5f * scale + 1e-6f, "%s n %d nt %d [%d][%d]: "
+                "%.7g, scalar %.7g", ref->name, n, nt, t, r, s[t][r], approx);
+        }
+    }
+  }
+  CHECK(!ty_x8_pack(TY_QTYPE_Q4_0, x, xs, g, n), "q4_0 has no 8-row layout");
+  free(x); free(g); free(y); free(f); free(h);
+}
+
+
+static ty_backend_t open_cpu(int threads, const char *repack) {
+  ty_backend_t be;
+  ty_err err;
+  setenv("TYCHO_REPACK", repack, 1);
+  if (ty_backend_cpu_open(threads, &be, &err) != TY_OK) {
+    printf("FAIL: cpu backend: %s\n", err.msg);
+    exit(1);
+  }
+  return be;
+}
+
+
+static void test_backend(int type, int64_t rows, int n, int threads) {
+  enum { T = 7 };
+  size_t xs = ty_qtype_row_size(type, n);
+  char *x = random_rows(type, rows, n);
+  struct ty_view src = ty_view_make(x, type, rows, n, xs);
+  float *b = malloc((size_t)T * n * sizeof *b);
+  size_t most = (size_t)T * (size_t)(rows > n ? rows : n);   /* products, or rows read */
+  float *want = malloc(most * sizeof *want), *got = malloc(most * sizeof *got);
+  int32_t ids[T];
+  ty_backend_t plain = open_cpu(threads, "0"), packed = open_cpu(threads, "1");
+  void *wp = NULL, *wq = NULL;
+  ty_err err;
+
+  for (int i = 0; i < T * n; i++) b[i] = frand();
+  for (int t = 0; t < T; t++) ids[t] = (int32_t)((t * 37 + 5) % rows);
+  CHECK(ty_backend_weights(plain, &src, &wp, &err) == TY_OK && wp == x, "in place when off");
+  CHECK(ty_backend_weights(packed, &src, &wq, &err) == TY_OK, "repack: %s", err.msg);
+  bool repacked = wq != x;
+  CHECK(repacked == (ty_qtype_get(type)->dot_x8 != NULL), "%s: repacked %d",
+        ty_qtype_get(type)->name, repacked);
+
+  for (int nt = 1; nt <= T; nt += 5) {
+    for (int k = 0; k < 2; k++) {
+      void *w = k ? wq : wp;
+      struct ty_op op = { .kind = TY_OP_MATMUL, .a = ty_view_make(w, type, rows, n, xs),
+                          .b = ty_view_make(b, TY_QTYPE_F32, nt, n, n * sizeof *b),
+                          .dst = ty_view_make(k ? got : want, TY_QTYPE_F32, nt, rows,
+                                              rows * sizeof *got) };
+      ty_backend_t be = k ? packed : plain;
+      CHECK(ty_backend_supports(be, &op), "matmul supported");
+      CHECK(ty_backend_run(be, &op, &err) == TY_OK, "matmul: %s", err.msg);
+    }
+    CHECK(memcmp(want, got, (size_t)nt * rows * sizeof *got) == 0, "%s %lldx%d, %d tokens, "
+          "%d threads: repacked product differs", ty_qtype_get(type)->name, (long long)rows, n,
+          nt, threads);
+  }
+  for (int k = 0; k < 2; k++) {
+    void *w = k ? wq : wp;
+    struct ty_op op = { .kind = TY_OP_GET_ROWS, .a = ty_view_make(w, type, rows, n, xs),
+                        .dst = ty_view_make(k ? got : want, TY_QTYPE_F32, T, n, n * sizeof *got),
+                        .ids = ids, .f0 = 1.0f };
+    CHECK(ty_backend_run(k ? packed : plain, &op, &err) == TY_OK, "get_rows: %s", err.msg);
+  }
+  CHECK(memcmp(want, got, (size_t)T * n * sizeof *got) == 0, "%s: repacked rows read back "
+        "differently", ty_qtype_get(type)->name);
+  if (repacked) {   /* a view that starts inside a group is turned down */
+    struct ty_op op = { .kind = TY_OP_MATMUL,
+                        .a = ty_view_make((char *)wq + xs, type, rows - TY_X8, n, xs),
+                        .b = ty_view_make(b, TY_QTYPE_F32, 1, n, n * sizeof *b),
+                        .dst = ty_view_make(got, TY_QTYPE_F32, 1, rows, rows * sizeof *got) };
+    CHECK(!ty_backend_supports(packed, &op), "a view off the groups is not supported");
+  }
+  ty_backend_close(plain);
+  ty_backend_close(packed);
+  free(x); free(b); free(want); free(got);
+}
+
+
+int main(void) {
+  static const int types[] = { TY_QTYPE_Q4_1, TY_QTYPE_Q8_0 };
+  for (size_t i = 0; i < 2; i++) {
+    test_layout(types[i], 32);
+    test_layout(types[i], 576);     /* SmolLM2's width */
+    test_layout(types[i], 1536);
+    for (int threads = 1; threads <= 3; threads++) {
+      test_backend(types[i], 8, 64, threads);
+      test_backend(types[i], 200, 576, threads);   /* 12.5 tiles of 16 */
+    }
+  }
+  test_backend(TY_QTYPE_Q4_0, 64, 64, 2);   /* no 8-row layout: stays in place */
+  if (failures) return 1;
+  printf("ok: 8-row repacking (simd %s)\n", ty_qtype_simd());
+  return 0;
+}
