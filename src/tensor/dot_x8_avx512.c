@@ -1,6 +1,6 @@
 /*
- * dot_x8_avx512.c: products over q4_1 and q8_0 rows repacked in groups of 8
- * (repack.c), for 1 to 4 tokens per pass over the weights.
+ * dot_x8_avx512.c: products over q4_1, q5_0 and q8_0 rows repacked in groups
+ * of 8 (repack.c), for 1 to 4 tokens per pass over the weights.
  *
  * Each (row, token) sum is computed exactly as llama.cpp's x86 vec_dot does
  * it (dot_ggml_x86.h): per block, the integer sum of 4 byte products in each
@@ -10,6 +10,13 @@
  * scales of 8 rows are converted as one vector, and a pass serves up to 4
  * tokens, so the weights are unpacked once per block instead of once per row
  * and token. The same floats, about three times fewer instructions.
+ *
+ * q5_0 follows the same order (llama.cpp's x86 q5_0 dot is its q8_0 dot with
+ * the quants unpacked first); tycho's own row-by-row q5_0 dot (dot_q32_x86.h)
+ * sums two blocks per register, so a repacked q5_0 weight gives llama.cpp's
+ * order rather than that dot's. A batch of 8 or more tokens over a q5_0 or
+ * q8_0 weight takes the byte-dot product (gemm.c) on rows rebuilt one at a
+ * time (ty_x8_row); q4_1, which has none, runs here 4 tokens a pass.
  */
 #if defined(__x86_64__) || defined(__i386__)
 
@@ -19,6 +26,17 @@
 #include "simd_x86.h"
 
 #define TY_INLINE static inline __attribute__((always_inline))
+
+#ifndef X8_AHEAD
+#define X8_AHEAD 2048
+#endif
+/* Asks for the cache lines of the block X8_AHEAD bytes on: the weights are
+   one stream per thread, and the kernel's own work between loads keeps too
+   few misses in flight for the hardware prefetcher alone. */
+TY_INLINE void prefetch_block(const void *block, size_t size) {
+  for (size_t o = 0; o < size; o += 64)
+    _mm_prefetch((const char *)block + X8_AHEAD + o, _MM_HINT_T0);
+}
 
 /* Broadcasts lane 2p of 8 floats to the low 8 lanes and lane 2p + 1 to the
    high 8: the scales of pair p's two rows. */
@@ -59,6 +77,7 @@ TY_INLINE void x8_q4_1(int n, const int nt, const void *vx, const void *vy, size
   for (int ib = 0; ib < n / TY_QK; ib++) {
     const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[ib].d));
     const __m256 m8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[ib].m));
+    prefetch_block(&g[ib], sizeof *g);
     __m512i w[4];
     __m512 d[4];
 #pragma GCC unroll 4
@@ -85,40 +104,62 @@ TY_INLINE void x8_q4_1(int n, const int nt, const void *vx, const void *vy, size
 }
 
 
-/* The quants are stored as x + 128 (unsigned), so each lane's byte products
-   come out 128 times the sum of its 4 activation bytes too large; the sum
-   starts at minus that and ends as the exact sum of x * y. */
-TY_INLINE void x8_q8_0(int n, const int nt, const void *vx, const void *vy, size_t ys, float *s,
-                       size_t ss) {
-  const ty_x8_q8_0 *g = vx;
-  const __m512i bias = _mm512_set1_epi8((char)0x80);
-  __m512 acc[4][4];
-#pragma GCC unroll 4
-  for (int t = 0; t < nt; t++)
-#pragma GCC unroll 4
-    for (int p = 0; p < 4; p++) acc[p][t] = _mm512_setzero_ps();
-  for (int ib = 0; ib < n / TY_QK; ib++) {
-    const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[ib].d));
-    __m512 d[4];
-#pragma GCC unroll 4
-    for (int p = 0; p < 4; p++) d[p] = pair_lanes(d8, p);
-#pragma GCC unroll 4
-    for (int t = 0; t < nt; t++) {
-      const ty_block_q8_0 *y = (const ty_block_q8_0 *)((const char *)vy + t * ys) + ib;
-      const __m512i qy = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)y->qs));
-      const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, qy));
-      const __m512 dy = _mm512_set1_ps(_cvtsh_ss(y->d));
-#pragma GCC unroll 4
-      for (int p = 0; p < 4; p++) {
-        const __m512i q = _mm512_loadu_si512((const void *)g[ib].qs[p]);
-        const __m512i dot = _mm512_dpbusd_epi32(start, q, qy);
-        acc[p][t] = _mm512_fmadd_ps(_mm512_mul_ps(d[p], dy), _mm512_cvtepi32_ps(dot), acc[p][t]);
-      }
-    }
-  }
-  store_sums(nt, acc, NULL, s, ss);
+/* q8_0 and q5_0, whose quants are signed: a group stores them as x + bias
+   (unsigned), so each lane's byte products come out bias times the sum of
+   its 4 activation bytes too large; the sum starts at minus that and ends as
+   the exact sum of x * y. UNPACK(block, p) gives pair p's 64 stored bytes. */
+#define X8_SIGNED(name, XT, UNPACK, BIAS) \
+TY_INLINE void name(int n, const int nt, const void *vx, const void *vy, size_t ys, float *s, \
+                    size_t ss) { \
+  const XT *g = vx; \
+  const __m512i bias = _mm512_set1_epi8(BIAS); \
+  __m512 acc[4][4]; \
+  _Pragma("GCC unroll 4") \
+  for (int t = 0; t < nt; t++) \
+    _Pragma("GCC unroll 4") \
+    for (int p = 0; p < 4; p++) acc[p][t] = _mm512_setzero_ps(); \
+  for (int ib = 0; ib < n / TY_QK; ib++) { \
+    const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[ib].d)); \
+    __m512 d[4]; \
+    __m512i w[4]; \
+    prefetch_block(&g[ib], sizeof *g); \
+    _Pragma("GCC unroll 4") \
+    for (int p = 0; p < 4; p++) { \
+      d[p] = pair_lanes(d8, p); \
+      w[p] = UNPACK(&g[ib], p); \
+    } \
+    _Pragma("GCC unroll 4") \
+    for (int t = 0; t < nt; t++) { \
+      const ty_block_q8_0 *y = (const ty_block_q8_0 *)((const char *)vy + t * ys) + ib; \
+      const __m512i qy = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)y->qs)); \
+      const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), \
+                                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, qy)); \
+      const __m512 dy = _mm512_set1_ps(_cvtsh_ss(y->d)); \
+      _Pragma("GCC unroll 4") \
+      for (int p = 0; p < 4; p++) { \
+        const __m512i dot = _mm512_dpbusd_epi32(start, w[p], qy); \
+        acc[p][t] = _mm512_fmadd_ps(_mm512_mul_ps(d[p], dy), _mm512_cvtepi32_ps(dot), acc[p][t]); \
+      } \
+    } \
+  } \
+  store_sums(nt, acc, NULL, s, ss); \
 }
+
+TY_INLINE __m512i unpack_q8_0(const ty_x8_q8_0 *b, int p) {
+  return _mm512_loadu_si512((const void *)b->qs[p]);
+}
+
+/* The low 4 bits as q4_1's, plus 16 where the fifth bit is set: x + 16. */
+TY_INLINE __m512i unpack_q5_0(const ty_x8_q5_0 *b, int p) {
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  const __m256i q = _mm256_loadu_si256((const __m256i *)b->qs[p]);
+  const __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, low)),
+                                       _mm256_and_si256(_mm256_srli_epi16(q, 4), low), 1);
+  return _mm512_mask_add_epi8(u, (__mmask64)b->qh[p], u, _mm512_set1_epi8(16));
+}
+
+X8_SIGNED(x8_q8_0, ty_x8_q8_0, unpack_q8_0, (char)0x80)
+X8_SIGNED(x8_q5_0, ty_x8_q5_0, unpack_q5_0, 16)
 
 
 /* Tokens in passes of 4, then the 1 to 3 left. */
@@ -133,5 +174,6 @@ TY_INLINE void x8_q8_0(int n, const int nt, const void *vx, const void *vy, size
 
 X8_DRIVER(ty_dot_x8_q4_1_avx512, x8_q4_1)
 X8_DRIVER(ty_dot_x8_q8_0_avx512, x8_q8_0)
+X8_DRIVER(ty_dot_x8_q5_0_avx512, x8_q5_0)
 
 #endif

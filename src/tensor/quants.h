@@ -62,6 +62,7 @@ typedef struct TY_PACKED {
 /* One block of an 8-row group (repack.c). */
 typedef struct TY_PACKED { uint16_t d[8], m[8]; uint8_t qs[4][32]; } ty_x8_q4_1;
 typedef struct TY_PACKED { uint16_t d[8]; uint8_t qs[4][64]; } ty_x8_q8_0;
+typedef struct TY_PACKED { uint16_t d[8]; uint8_t qs[4][32]; uint64_t qh[4]; } ty_x8_q5_0;
 
 _Static_assert(sizeof(ty_block_q4_0) == 18, "q4_0 block");
 _Static_assert(sizeof(ty_block_q4_1) == 20, "q4_1 block");
@@ -77,6 +78,7 @@ _Static_assert(sizeof(ty_block_q6_K) == 210, "q6_K block");
 _Static_assert(sizeof(ty_block_q8_K) == 292, "q8_K block");
 _Static_assert(sizeof(ty_x8_q4_1) == 8 * sizeof(ty_block_q4_1), "q4_1 group block");
 _Static_assert(sizeof(ty_x8_q8_0) == 8 * sizeof(ty_block_q8_0), "q8_0 group block");
+_Static_assert(sizeof(ty_x8_q5_0) == 8 * sizeof(ty_block_q5_0), "q5_0 group block");
 
 
 /* Bit casts without aliasing trouble. */
@@ -196,6 +198,8 @@ void ty_quants_fill_avx512(struct ty_qtype_traits *table);   /* dot_avx512.c */
 ty_to_i8_fn ty_qtype_to_i8(int type);                         /* gemm.c; NULL if none */
 void ty_dot_x8_q4_1_avx512(int n, int nt, const void *x, const void *y, size_t ys, float *s,
                            size_t ss);                             /* dot_x8_avx512.c */
+void ty_dot_x8_q5_0_avx512(int n, int nt, const void *x, const void *y, size_t ys, float *s,
+                           size_t ss);
 void ty_dot_x8_q8_0_avx512(int n, int nt, const void *x, const void *y, size_t ys, float *s,
                            size_t ss);
 void ty_gemm_i8_avx512(int64_t n, int nr, int nt, const void *w, size_t ws, const void *y,
