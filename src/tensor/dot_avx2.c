@@ -199,6 +199,7 @@ static void vec_dot_q4_K_q8_K(int n, float *s, const void *vx, const void *vy) {
   __m128 acc_m = _mm_setzero_ps();
   uint32_t utmp[4];
   for (int i = 0; i < nb; i++) {
+    ty_prefetch_ahead(&x[i], sizeof *x);
     const float d = y[i].d * _cvtsh_ss(x[i].d);
     const float dmin = -y[i].d * _cvtsh_ss(x[i].dmin);
     ty_k4_unpack(x[i].scales, utmp);
@@ -296,6 +297,7 @@ static void vec_dot_q6_K_q8_K(int n, float *s, const void *vx, const void *vy) {
   const __m256i m15 = _mm256_set1_epi8(15);
   __m256 acc = _mm256_setzero_ps();
   for (int i = 0; i < nb; i++) {
+    ty_prefetch_ahead(&x[i], sizeof *x);
     const float d = y[i].d * _cvtsh_ss(x[i].d);
     const uint8_t *q4 = x[i].ql, *qh = x[i].qh;
     const int8_t *q8 = y[i].qs;

@@ -27,17 +27,6 @@
 
 #define TY_INLINE static inline __attribute__((always_inline))
 
-#ifndef X8_AHEAD
-#define X8_AHEAD 2048
-#endif
-/* Asks for the cache lines of the block X8_AHEAD bytes on: the weights are
-   one stream per thread, and the kernel's own work between loads keeps too
-   few misses in flight for the hardware prefetcher alone. */
-TY_INLINE void prefetch_block(const void *block, size_t size) {
-  for (size_t o = 0; o < size; o += 64)
-    _mm_prefetch((const char *)block + X8_AHEAD + o, _MM_HINT_T0);
-}
-
 /* Broadcasts lane 2p of 8 floats to the low 8 lanes and lane 2p + 1 to the
    high 8: the scales of pair p's two rows. */
 TY_INLINE __m512 pair_lanes(__m256 v, int p) {
@@ -77,7 +66,7 @@ TY_INLINE void x8_q4_1(int n, const int nt, const void *vx, const void *vy, size
   for (int ib = 0; ib < n / TY_QK; ib++) {
     const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[ib].d));
     const __m256 m8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[ib].m));
-    prefetch_block(&g[ib], sizeof *g);
+    ty_prefetch_ahead(&g[ib], sizeof *g);
     __m512i w[4];
     __m512 d[4];
 #pragma GCC unroll 4
@@ -122,7 +111,7 @@ TY_INLINE void name(int n, const int nt, const void *vx, const void *vy, size_t 
     const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[ib].d)); \
     __m512 d[4]; \
     __m512i w[4]; \
-    prefetch_block(&g[ib], sizeof *g); \
+    ty_prefetch_ahead(&g[ib], sizeof *g); \
     _Pragma("GCC unroll 4") \
     for (int p = 0; p < 4; p++) { \
       d[p] = pair_lanes(d8, p); \

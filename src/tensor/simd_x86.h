@@ -19,6 +19,17 @@ static inline float ty_hsum_f32_8(__m256 x) {
 }
 
 
+/* Asks for the cache lines of the `size` bytes TY_AHEAD bytes past p: a
+   weight row is read as one stream, and a kernel's work between its loads
+   keeps too few misses in flight for the hardware prefetcher alone (2 KiB
+   ahead took the 8-row products from DRAM 1.3x to 2x faster). */
+#define TY_AHEAD 2048
+static inline void ty_prefetch_ahead(const void *p, size_t size) {
+  for (size_t o = 0; o < size; o += 64)
+    _mm_prefetch((const char *)p + TY_AHEAD + o, _MM_HINT_T0);
+}
+
+
 /* Horizontal max of 8 floats. */
 static inline float ty_hmax_f32_8(__m256 x) {
   __m128 r = _mm_max_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
