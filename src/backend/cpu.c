@@ -267,9 +267,12 @@ static void matmul_gemm(struct job *j, int ith) {
     if (r0 >= rows) break;
     int nr = (int)(r0 + MATMUL_TILE < rows ? MATMUL_TILE : rows - r0);
     bool has_min = false;    /* the same for every row of a format */
-    for (int r = 0; r < nr; r++) {
+    if (j->x8 != NULL && tr->x8_to_i8 != NULL)     /* repacked: a group at a time */
+      for (int r = 0; r < nr; r += TY_X8)
+        tr->x8_to_i8(ROW(op->a, r0 + r), tile + (size_t)r * wsize, wsize, n);
+    else for (int r = 0; r < nr; r++) {
       const char *w = ROW(op->a, r0 + r);
-      if (j->x8 != NULL) {
+      if (j->x8 != NULL) {  /* repacked, no direct conversion: the row rebuilt */
         long g = (r0 + r) / TY_X8 * TY_X8;
         ty_x8_row(op->a.type, ROW(op->a, g), (int)(r0 + r - g), row, n);
         w = row;

@@ -151,6 +151,38 @@ X8_SIGNED(x8_q8_0, ty_x8_q8_0, unpack_q8_0, (char)0x80)
 X8_SIGNED(x8_q5_0, ty_x8_q5_0, unpack_q5_0, 16)
 
 
+/* A group of signed quants to the i8 form (gemm.c), as ty_i8_weight would
+   write each rebuilt row: the quants, the block scale over its 8 lanes, and
+   -128 times each lane's sum of 4 quants. */
+#define X8_TO_I8(name, XT, UNPACK, BIAS) \
+void name(const void *vx, void *out, size_t ws, int64_t n) { \
+  const XT *g = vx; \
+  const __m512i bias = _mm512_set1_epi8(BIAS), ones = _mm512_set1_epi8(1); \
+  for (int64_t ib = 0; ib < n / TY_QK; ib++) { \
+    const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[ib].d)); \
+    for (int p = 0; p < 4; p++) { \
+      const __m512i w = _mm512_sub_epi8(UNPACK(&g[ib], p), bias); \
+      const __m512i init = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32( \
+                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, w), 7)); \
+      const __m512 sc = pair_lanes(d8, p); \
+      for (int h = 0; h < 2; h++) { \
+        int8_t *row = (int8_t *)out + (size_t)(2 * p + h) * ws; \
+        float *scr = (float *)(row + n); \
+        int32_t *initr = (int32_t *)(scr + n / 4); \
+        _mm256_storeu_si256((__m256i *)(row + ib * TY_QK), \
+                            h ? _mm512_extracti64x4_epi64(w, 1) : _mm512_castsi512_si256(w)); \
+        _mm256_storeu_ps(scr + ib * 8, h ? _mm512_extractf32x8_ps(sc, 1) : _mm512_castps512_ps256(sc)); \
+        _mm256_storeu_si256((__m256i *)(initr + ib * 8), h ? _mm512_extracti64x4_epi64(init, 1) \
+                                                            : _mm512_castsi512_si256(init)); \
+      } \
+    } \
+  } \
+}
+
+X8_TO_I8(ty_x8_to_i8_q5_0_avx512, ty_x8_q5_0, unpack_q5_0, 16)
+X8_TO_I8(ty_x8_to_i8_q8_0_avx512, ty_x8_q8_0, unpack_q8_0, (char)0x80)
+
+
 /* Tokens in passes of 4, then the 1 to 3 left. */
 #define X8_DRIVER(name, kernel) \
   void name(int n, int nt, const void *x, const void *y, size_t ys, float *s, size_t ss) { \

@@ -200,6 +200,8 @@ void ty_dot_x8_q4_1_avx512(int n, int nt, const void *x, const void *y, size_t y
                            size_t ss);                             /* dot_x8_avx512.c */
 void ty_dot_x8_q5_0_avx512(int n, int nt, const void *x, const void *y, size_t ys, float *s,
                            size_t ss);
+void ty_x8_to_i8_q5_0_avx512(const void *x, void *out, size_t w_stride, int64_t n);
+void ty_x8_to_i8_q8_0_avx512(const void *x, void *out, size_t w_stride, int64_t n);
 void ty_dot_x8_q8_0_avx512(int n, int nt, const void *x, const void *y, size_t ys, float *s,
                            size_t ss);
 void ty_gemm_i8_avx512(int64_t n, int nr, int nt, const void *w, size_t ws, const void *y,

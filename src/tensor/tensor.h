@@ -64,6 +64,9 @@ typedef void (*ty_gemm_i8_fn)(int64_t n, int nr, int nt, const void *w, size_t w
 #define TY_X8 8
 typedef void (*ty_dot_x8_fn)(int n, int nt, const void *x, const void *y, size_t ys,
                              float *s, size_t ss);
+/* Converts the 8 rows of the group at x to the i8 form (gemm.c), row r at
+   out + r * w_stride; for formats without mins. */
+typedef void (*ty_x8_i8_fn)(const void *x, void *out, size_t w_stride, int64_t n);
 
 struct ty_qtype_traits {
   const char *name;              /* "q4_K", as GGML spells it */
@@ -77,6 +80,7 @@ struct ty_qtype_traits {
   ty_to_i8_fn to_i8;             /* optional: the batch product's weight form */
   ty_gemm_i8_fn gemm_i8;         /* the batch product where it beats vec_dot, else NULL */
   ty_dot_x8_fn dot_x8;           /* optional: the product over rows repacked in 8s */
+  ty_x8_i8_fn x8_to_i8;          /* optional: repacked rows straight to the i8 form */
 };
 
 /* Repacks the 8 rows of n elements at src (row_size bytes apart) into one

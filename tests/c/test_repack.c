@@ -2,7 +2,8 @@
  * test_repack.c: weights repacked in groups of 8 rows (src/tensor/repack.c,
  * dot_x8_avx512.c, the CPU backend's weights hook).
  *
- * - A repacked row reads back as the very floats of the row it was.
+ * - A repacked row reads back as the very floats of the row it was, and a
+ *   group converts to the batch product's i8 form as its rows would.
  * - On a CPU with the 8-row products: for 1 to 9 tokens (passes of 4 and the
  *   rest), each (row, token) result is bit for bit the float of llama.cpp's
  *   x86 order, written out here in scalar C (ggml_order), and for q4_1 and
@@ -146,6 +147,23 @@ static void test_layout(int type, int n) {
         }
     }
   }
+  /* straight to the batch product's i8 form: what each rebuilt row gives */
+  for (int level = TY_SIMD_AVX2; level <= TY_SIMD_AVX512; level++) {
+    struct ty_qtype_traits table[TY_QTYPE_COUNT];
+    if (ty_qtype_table_for((enum ty_simd_level)level, table) != 0 ||
+        table[type].x8_to_i8 == NULL || n % TY_I8_GROUP != 0)
+      continue;
+    size_t wsz = ty_i8_weight_size(n);
+    char *got = malloc(TY_X8 * wsz), *want = malloc(wsz);
+    table[type].x8_to_i8(g, got, wsz, n);
+    for (int r = 0; r < TY_X8; r++) {
+      ty_i8_weight(ty_qtype_to_i8(type), x + r * xs, want, n);
+      CHECK(memcmp(got + r * wsz, want, 3 * (size_t)n) == 0, "%s n %d: the i8 form of row %d "
+            "differs from the rebuilt row's", ref->name, n, r);   /* quants, scales, sums */
+    }
+    free(got);
+    free(want);
+  }
   CHECK(!ty_x8_pack(TY_QTYPE_Q4_0, x, xs, g, n), "q4_0 has no 8-row layout");
   free(x); free(g); free(y); free(f); free(h);
 }
@@ -228,6 +246,7 @@ int main(void) {
   for (size_t i = 0; i < 3; i++) {
     test_layout(types[i], 32);
     test_layout(types[i], 576);     /* SmolLM2's width */
+    test_layout(types[i], 640);     /* Gemma 3 270M's */
     test_layout(types[i], 1536);
     for (int threads = 1; threads <= 3; threads++) {
       test_backend(types[i], 8, 64, threads);
