@@ -444,9 +444,10 @@ static void attention(void *arg, int ith, int nth) {
   /* an f16 cache takes llama.cpp's own order (cpu_kernels.h) */
   int exact = op->b.type == TY_QTYPE_F16 && op->c.type == TY_QTYPE_F16 && hd % 16 == 0 &&
               op->b.stride == op->c.stride;
-  long lo, hi;
-  ty_pool_range((long)(op->a.rows * n_head), ith, nth, &lo, &hi);
-  for (long k = lo; k < hi; k++) {
+  /* (token, head) pairs dealt out in turn: a causal batch's later tokens see
+     more positions, and contiguous shares left the last thread 3x the first's
+     work in a 512-token prefill */
+  for (long k = ith; k < (long)(op->a.rows * n_head); k += nth) {
     int64_t t = k / n_head;
     int h = (int)(k % n_head), hk = h / (n_head / n_head_kv);
     int32_t p = op->pos[t];
@@ -799,6 +800,10 @@ ty_status ty_backend_cpu_open(int n_threads, ty_backend_t *out, ty_err *err) {
   if (strcmp(ty_qtype_simd(), "scalar") != 0) {   /* AVX2, FMA and F16C are there */
     c->attn_f16 = ty_cpu_attn_f16_avx2;
     c->swiglu = ty_cpu_swiglu_avx2;
+  }
+  if (strcmp(ty_qtype_simd(), "avx512") == 0) {
+    c->attn_f16 = ty_cpu_attn_f16_avx512;
+    c->swiglu = ty_cpu_swiglu_avx512;
   }
 #endif
   b->i = &cpu_i;

@@ -1,7 +1,7 @@
 /*
  * cpu_kernels.h: the CPU backend's own vector kernels, in a portable form
- * (cpu_kernels.c) and an AVX2+FMA form (cpu_avx2.c) that compute the same
- * floats. Both follow llama.cpp's CPU backend (its AVX-512 build) operation
+ * (cpu_kernels.c) and AVX2+FMA and AVX-512 forms (cpu_x86.h) that compute
+ * the same floats. Both follow llama.cpp's CPU backend (its AVX-512 build) operation
  * for operation: an f16 KV cache read as its kernels read it (for a batch,
  * llamafile's tinyBLAS: 16 lanes per chain; for one token, ggml_vec_dot_f16:
  * 4 chains of 16 lanes folded pairwise; both ending in GCC's
@@ -31,10 +31,12 @@ struct ty_attn_head {
 
 void ty_cpu_attn_f16(const struct ty_attn_head *h);
 void ty_cpu_attn_f16_avx2(const struct ty_attn_head *h);
+void ty_cpu_attn_f16_avx512(const struct ty_attn_head *h);
 
 /* y = silu(x) * g, silu through ggml's exp approximation. */
 void ty_cpu_swiglu(int64_t n, float *y, const float *x, const float *g);
 void ty_cpu_swiglu_avx2(int64_t n, float *y, const float *x, const float *g);
+void ty_cpu_swiglu_avx512(int64_t n, float *y, const float *x, const float *g);
 
 /* ggml's exp approximation (its AVX-512 form), one value. */
 float ty_cpu_expf(float x);

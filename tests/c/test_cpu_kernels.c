@@ -1,6 +1,6 @@
 /*
  * test_cpu_kernels.c: the CPU backend's own kernels (cpu_kernels.h). The
- * AVX2 forms must give exactly the floats of the portable forms, for both
+ * AVX2 and AVX-512 forms must give exactly the floats of the portable forms, for both
  * attention orders (a batch, one token), head sizes with and without a
  * 64-wide tail, windows that start past zero, and lengths on and off the
  * 16-lane boundaries; ty_cpu_expf must stay within 2 ulp of expf.
@@ -58,8 +58,15 @@ static void test_attention(void) {
                 "attention hd %d last %d first %d single %d: avx2 differs from portable "
                 "(%.9g vs %.9g)", hd, last, first, single, o2[0], o1[0]);
           checked++;
+          if (strcmp(ty_qtype_simd(), "avx512") != 0) continue;
+          memset(o2, 0, sizeof o2);
+          ty_cpu_attn_f16_avx512(&h);
+          CHECK(memcmp(o1, o2, (size_t)hd * sizeof *o1) == 0,
+                "attention hd %d last %d first %d single %d: avx512 differs from portable "
+                "(%.9g vs %.9g)", hd, last, first, single, o2[0], o1[0]);
+          checked++;
         }
-  printf("attention: %d avx2/portable comparisons\n", checked);
+  printf("attention: %d simd/portable comparisons\n", checked);
   free(k);
   free(v);
   free(work1);
@@ -84,6 +91,9 @@ static void test_swiglu(void) {
     if (strcmp(ty_qtype_simd(), "scalar") == 0) continue;
     ty_cpu_swiglu_avx2(n, y2, x, g);
     CHECK(memcmp(y1, y2, (size_t)n * sizeof *y1) == 0, "swiglu n %d: avx2 differs from portable", n);
+    if (strcmp(ty_qtype_simd(), "avx512") != 0) continue;
+    ty_cpu_swiglu_avx512(n, y2, x, g);
+    CHECK(memcmp(y1, y2, (size_t)n * sizeof *y1) == 0, "swiglu n %d: avx512 differs", n);
   }
 }
 

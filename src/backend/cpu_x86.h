@@ -1,0 +1,184 @@
+/*
+ * cpu_x86.h: the x86 forms of cpu_kernels.h, included by cpu_avx2.c
+ * (AVX2+FMA+F16C) and again by cpu_avx512.c, where the f16 dots and the
+ * value sums run 16 lanes to a register (the same lanes and operations, so
+ * the same floats); X86_NAME(f) names each build's functions. Called only
+ * after a CPU check. Same floats as the portable forms in cpu_kernels.c.
+ */
+#ifndef TY_CPU_X86_H
+#define TY_CPU_X86_H
+
+#include "cpu_kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+
+/* ty_cpu_expf on 8 lanes: the AVX-512 form's arithmetic (2^n applied
+   exactly through the exponent bits), with its overflow rule. */
+static inline __m256 expf8(__m256 x) {
+  const __m256 r = _mm256_set1_ps(0x1.8p23f);
+  const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+  const __m256 n = _mm256_sub_ps(z, r);
+  const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                    _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+  const __m256 u = _mm256_mul_ps(b, b);
+  const __m256 j = _mm256_fmadd_ps(
+      _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                      _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+      u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f)));
+  const __m256 big = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), n), _mm256_set1_ps(192), _CMP_GT_OQ);
+  if (!_mm256_movemask_ps(big)) {
+    /* j * 2^n: scale in two steps so that results below 2^-126 round as scalef does */
+    const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i half = _mm256_srai_epi32(ni, 1);
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, _mm256_set1_epi32(127)), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, half), _mm256_set1_epi32(127)), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(j, s1), s2);
+  }
+  float in[8], out[8];
+  _mm256_storeu_ps(in, x);
+  for (int i = 0; i < 8; i++) out[i] = ty_cpu_expf(in[i]);
+  return _mm256_loadu_ps(out);
+}
+
+
+/* reduce16 of (lo = lanes 0..7, hi = lanes 8..15), GCC's tree. */
+static inline float reduce16(__m256 lo, __m256 hi) {
+  const __m256 t3 = _mm256_add_ps(hi, lo);
+  const __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(t3, 1), _mm256_castps256_ps128(t3));
+  const __m128 t8 = _mm_add_ps(t6, _mm_shuffle_ps(t6, t6, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm_cvtss_f32(_mm_add_ss(t8, _mm_movehdup_ps(t8)));
+}
+
+
+static inline __m256 load_f16(const char *p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+
+/* dot_f16 of cpu_kernels.c: 16 lanes are (lo, hi); 64 lanes four such pairs. */
+static inline float dot_f16(const char *k, const float *q16, int hd, int single) {
+#ifdef __AVX512F__
+  if (!single) {            /* lanes 0..7 are lo's, 8..15 hi's */
+    __m512 a = _mm512_setzero_ps();
+    for (int d = 0; d < hd; d += 16)
+      a = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + 2 * d))),
+                          _mm512_loadu_ps(q16 + d), a);
+    return reduce16(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+  }
+  if (hd % 64 == 0) {       /* register m holds chains (c[2m], c[2m+1]) */
+    __m512 z[4];
+    for (int m = 0; m < 4; m++) z[m] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; d += 64)
+      for (int m = 0; m < 4; m++)
+        z[m] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + 2 * (d + 16 * m)))),
+                               _mm512_loadu_ps(q16 + d + 16 * m), z[m]);
+    const __m512 f = _mm512_add_ps(_mm512_add_ps(z[0], z[2]), _mm512_add_ps(z[1], z[3]));
+    return (float)(double)reduce16(_mm512_castps512_ps256(f), _mm512_extractf32x8_ps(f, 1));
+  }
+#endif
+  if (!single) {
+    __m256 lo = _mm256_setzero_ps(), hi = lo;
+    for (int d = 0; d < hd; d += 16) {
+      lo = _mm256_fmadd_ps(load_f16(k + 2 * d), _mm256_loadu_ps(q16 + d), lo);
+      hi = _mm256_fmadd_ps(load_f16(k + 2 * d + 16), _mm256_loadu_ps(q16 + d + 8), hi);
+    }
+    return reduce16(lo, hi);
+  }
+  __m256 c[8];
+  int np = hd & ~63;
+  for (int j = 0; j < 8; j++) c[j] = _mm256_setzero_ps();
+  for (int d = 0; d < np; d += 64)
+    for (int j = 0; j < 8; j++)
+      c[j] = _mm256_fmadd_ps(load_f16(k + 2 * (d + 8 * j)), _mm256_loadu_ps(q16 + d + 8 * j), c[j]);
+  double sum = 0.0;
+  if (np > 0) {
+    /* chains 0..3 are (c0,c1) (c2,c3) (c4,c5) (c6,c7): (0 + 2) + (1 + 3) */
+    const __m256 lo = _mm256_add_ps(_mm256_add_ps(c[0], c[4]), _mm256_add_ps(c[2], c[6]));
+    const __m256 hi = _mm256_add_ps(_mm256_add_ps(c[1], c[5]), _mm256_add_ps(c[3], c[7]));
+    sum = (double)reduce16(lo, hi);
+  }
+  for (int d = np; d < hd; d++) {
+    uint16_t x;
+    memcpy(&x, k + 2 * (size_t)d, 2);
+    sum += (double)(_cvtsh_ss(x) * q16[d]);
+  }
+  return (float)sum;
+}
+
+
+void X86_NAME(ty_cpu_attn_f16)(const struct ty_attn_head *h) {
+  const int hd = h->hd, c0 = h->first / 16, c1 = h->last / 16, lanes = h->single ? 64 : 16;
+  float *e = h->work;
+  float *acc = e + h->last + 16;              /* (lanes, hd) */
+  float *q16 = acc + 64 * (size_t)hd;
+  float mx = -INFINITY;
+  double sum = 0.0;
+
+  for (int d = 0; d < hd; d += 8)
+    _mm256_storeu_ps(q16 + d, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(h->q + d), _MM_FROUND_TO_NEAREST_INT)));
+  for (int i = h->first; i <= h->last; i++) {
+    e[i] = dot_f16(h->k + (size_t)i * h->stride, q16, hd, h->single) * h->scale;
+    if (e[i] > mx) mx = e[i];
+  }
+  for (int c = c0; c <= c1; c++) {
+    float lanes16[16];
+    for (int l = 0; l < 16; l++) {
+      int i = 16 * c + l;
+      lanes16[l] = i >= h->first && i <= h->last ? e[i] - mx : -INFINITY;
+    }
+    const __m256 lo = expf8(_mm256_loadu_ps(lanes16)), hi = expf8(_mm256_loadu_ps(lanes16 + 8));
+    _mm256_storeu_ps(lanes16, lo);
+    _mm256_storeu_ps(lanes16 + 8, hi);
+    for (int l = 0; l < 16 && 16 * c + l <= h->last; l++) e[16 * c + l] = lanes16[l];
+    sum += (double)reduce16(lo, hi);
+  }
+  /* lanes no position reaches stay zero; x + 0 is x, so they are skipped */
+  const int used = h->last + 1 < lanes ? h->last + 1 : lanes;
+  const float inv = (float)(1.0 / sum);
+  memset(acc, 0, (size_t)used * hd * sizeof *acc);
+  for (int i = h->first; i <= h->last; i++) {
+    const char *v = h->v + (size_t)i * h->stride;
+    const __m256 w = _mm256_set1_ps(_cvtsh_ss(_cvtss_sh(e[i] * inv, _MM_FROUND_TO_NEAREST_INT)));
+    float *a = acc + (size_t)(i % lanes) * hd;
+#ifdef __AVX512F__
+    const __m512 w16 = _mm512_broadcastss_ps(_mm256_castps256_ps128(w));
+    for (int d = 0; d < hd; d += 16)
+      _mm512_storeu_ps(a + d, _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(v + 2 * d))),
+                                              w16, _mm512_loadu_ps(a + d)));
+#else
+    for (int d = 0; d < hd; d += 8)
+      _mm256_storeu_ps(a + d, _mm256_fmadd_ps(load_f16(v + 2 * d), w, _mm256_loadu_ps(a + d)));
+#endif
+  }
+  for (int d = 0; d < hd; d += 8) {
+#define A(l) ((l) < used ? _mm256_loadu_ps(acc + (size_t)(l) * hd + d) : _mm256_setzero_ps())
+    __m256 x[16], t3[8], t6[4];
+    if (lanes == 64)       /* fold the 4 chains: (0 + 2) + (1 + 3), lane by lane */
+      for (int l = 0; l < 16; l++)
+        x[l] = _mm256_add_ps(_mm256_add_ps(A(l), A(32 + l)), _mm256_add_ps(A(16 + l), A(48 + l)));
+    else
+      for (int l = 0; l < 16; l++) x[l] = A(l);
+#undef A
+    /* then reduce16 over the 16 lanes, 8 dims at a time */
+    for (int l = 0; l < 8; l++) t3[l] = _mm256_add_ps(x[8 + l], x[l]);
+    for (int l = 0; l < 4; l++) t6[l] = _mm256_add_ps(t3[4 + l], t3[l]);
+    _mm256_storeu_ps(h->out + d, _mm256_add_ps(_mm256_add_ps(t6[0], t6[2]), _mm256_add_ps(t6[1], t6[3])));
+  }
+}
+
+
+void X86_NAME(ty_cpu_swiglu)(int64_t n, float *y, const float *x, const float *g) {
+  const int64_t nv = n - n % 16;
+  int64_t i = 0;
+  for (; i < nv; i += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + i);
+    const __m256 s = _mm256_div_ps(xv, _mm256_add_ps(_mm256_set1_ps(1.0f), expf8(_mm256_sub_ps(_mm256_setzero_ps(), xv))));
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(s, _mm256_loadu_ps(g + i)));
+  }
+  for (; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i])) * g[i];
+}
+
+#endif
