@@ -37,6 +37,26 @@ TY_INLINE __m512 pair_lanes(__m256 v, int p) {
 }
 
 
+/* The 64 nibbles of a pair's 32 bytes as bytes: the low nibbles (the first
+   row) in the low half, the high ones in the high half; one broadcast load,
+   one shift of the high half, one mask. */
+TY_INLINE __m512i pair_nibbles(const uint8_t *q) {
+  const __m512i z = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)q));
+  return _mm512_and_si512(_mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0)),
+                          _mm512_set1_epi8(0x0F));
+}
+
+
+/* Pair p's scale products dx * dy for token t: one token multiplies the 8
+   rows' scales once and spreads the products (dp NULL); several spread the
+   scales once per block (dp) and multiply per token. Either way each lane
+   holds the float dx * dy. */
+TY_INLINE __m512 pair_scale(const __m512 *dp, __m256 d8, float dy, int p) {
+  if (dp == NULL) return pair_lanes(_mm256_mul_ps(d8, _mm256_set1_ps(dy)), p);
+  return _mm512_mul_ps(dp[p], _mm512_set1_ps(dy));
+}
+
+
 /* s[t * ss + 2p + h] = ggml's horizontal sum of half h of acc[p][t], plus
    the row's min term (q4_1) */
 TY_INLINE void store_sums(int nt, __m512 acc[4][4], const __m256 *summ, float *s, size_t ss) {
@@ -54,7 +74,6 @@ TY_INLINE void store_sums(int nt, __m512 acc[4][4], const __m256 *summ, float *s
 TY_INLINE void x8_q4_1(int n, const int nt, const void *vx, const void *vy, size_t ys, float *s,
                        size_t ss) {
   const ty_x8_q4_1 *g = vx;
-  const __m256i low = _mm256_set1_epi8(0x0F);
   __m512 acc[4][4];
   __m256 summ[4];
 #pragma GCC unroll 4
@@ -71,21 +90,20 @@ TY_INLINE void x8_q4_1(int n, const int nt, const void *vx, const void *vy, size
     __m512 d[4];
 #pragma GCC unroll 4
     for (int p = 0; p < 4; p++) {
-      const __m256i q = _mm256_loadu_si256((const __m256i *)g[ib].qs[p]);
-      w[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, low)),
-                                _mm256_and_si256(_mm256_srli_epi16(q, 4), low), 1);
-      d[p] = pair_lanes(d8, p);
+      w[p] = pair_nibbles(g[ib].qs[p]);
+      if (nt > 1) d[p] = pair_lanes(d8, p);
     }
 #pragma GCC unroll 4
     for (int t = 0; t < nt; t++) {
       const ty_block_q8_1 *y = (const ty_block_q8_1 *)((const char *)vy + t * ys) + ib;
       const __m512i qy = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)y->qs));
-      const __m512 dy = _mm512_set1_ps(_cvtsh_ss(y->d));
+      const float dy = _cvtsh_ss(y->d);
       summ[t] = _mm256_fmadd_ps(m8, _mm256_set1_ps(_cvtsh_ss(y->s)), summ[t]);
 #pragma GCC unroll 4
       for (int p = 0; p < 4; p++) {
         const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[p], qy);
-        acc[p][t] = _mm512_fmadd_ps(_mm512_mul_ps(d[p], dy), _mm512_cvtepi32_ps(dot), acc[p][t]);
+        acc[p][t] = _mm512_fmadd_ps(pair_scale(nt > 1 ? d : NULL, d8, dy, p),
+                                    _mm512_cvtepi32_ps(dot), acc[p][t]);
       }
     }
   }
@@ -114,7 +132,7 @@ TY_INLINE void name(int n, const int nt, const void *vx, const void *vy, size_t 
     ty_prefetch_ahead(&g[ib], sizeof *g); \
     _Pragma("GCC unroll 4") \
     for (int p = 0; p < 4; p++) { \
-      d[p] = pair_lanes(d8, p); \
+      if (nt > 1) d[p] = pair_lanes(d8, p); \
       w[p] = UNPACK(&g[ib], p); \
     } \
     _Pragma("GCC unroll 4") \
@@ -123,11 +141,12 @@ TY_INLINE void name(int n, const int nt, const void *vx, const void *vy, size_t 
       const __m512i qy = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)y->qs)); \
       const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), \
                                              _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, qy)); \
-      const __m512 dy = _mm512_set1_ps(_cvtsh_ss(y->d)); \
+      const float dy = _cvtsh_ss(y->d); \
       _Pragma("GCC unroll 4") \
       for (int p = 0; p < 4; p++) { \
         const __m512i dot = _mm512_dpbusd_epi32(start, w[p], qy); \
-        acc[p][t] = _mm512_fmadd_ps(_mm512_mul_ps(d[p], dy), _mm512_cvtepi32_ps(dot), acc[p][t]); \
+        acc[p][t] = _mm512_fmadd_ps(pair_scale(nt > 1 ? d : NULL, d8, dy, p), \
+                                    _mm512_cvtepi32_ps(dot), acc[p][t]); \
       } \
     } \
   } \
@@ -140,10 +159,7 @@ TY_INLINE __m512i unpack_q8_0(const ty_x8_q8_0 *b, int p) {
 
 /* The low 4 bits as q4_1's, plus 16 where the fifth bit is set: x + 16. */
 TY_INLINE __m512i unpack_q5_0(const ty_x8_q5_0 *b, int p) {
-  const __m256i low = _mm256_set1_epi8(0x0F);
-  const __m256i q = _mm256_loadu_si256((const __m256i *)b->qs[p]);
-  const __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, low)),
-                                       _mm256_and_si256(_mm256_srli_epi16(q, 4), low), 1);
+  const __m512i u = pair_nibbles(b->qs[p]);
   return _mm512_mask_add_epi8(u, (__mmask64)b->qh[p], u, _mm512_set1_epi8(16));
 }
 
