@@ -21,9 +21,14 @@
 
 #include <string.h>
 
-/* Element k (0..31) of a q4_1 block: the low nibbles hold 0..15. */
-static uint8_t q4_1_elem(const ty_block_q4_1 *b, int k) {
-  return k < 16 ? b->qs[k] & 0x0F : b->qs[k - 16] >> 4;
+/* Puts the 32 low-nibble-packed quants of a q4_1 or q5_0 block (element k
+   | element k + 16 << 4) into pair byte k: row r's nibble, low for the
+   first row of the pair, high for the second. */
+static void put_nibbles(uint8_t *pair, int r, const uint8_t *qs) {
+  for (int k = 0; k < 32; k++) {
+    uint8_t e = k < 16 ? qs[k] & 0x0F : qs[k - 16] >> 4;
+    pair[k] = r % 2 == 0 ? e : (uint8_t)(pair[k] | e << 4);
+  }
 }
 
 
@@ -37,10 +42,7 @@ bool ty_x8_pack(int type, const void *src, size_t row_size, void *dst, int64_t n
         const ty_block_q4_1 *b = (const ty_block_q4_1 *)(s + r * row_size) + ib;
         g[ib].d[r] = b->d;
         g[ib].m[r] = b->m;
-        for (int k = 0; k < 32; k++) {
-          uint8_t *q = &g[ib].qs[r / 2][k];
-          *q = r % 2 == 0 ? q4_1_elem(b, k) : (uint8_t)(*q | q4_1_elem(b, k) << 4);
-        }
+        put_nibbles(g[ib].qs[r / 2], r, b->qs);
       }
     return true;
   }
@@ -54,11 +56,7 @@ bool ty_x8_pack(int type, const void *src, size_t row_size, void *dst, int64_t n
         g[ib].d[r] = b->d;
         if (r % 2 == 0) g[ib].qh[r / 2] = 0;
         g[ib].qh[r / 2] |= (uint64_t)qh << (r % 2 * 32);
-        for (int k = 0; k < 32; k++) {
-          uint8_t e = k < 16 ? b->qs[k] & 0x0F : b->qs[k - 16] >> 4;
-          uint8_t *q = &g[ib].qs[r / 2][k];
-          *q = r % 2 == 0 ? e : (uint8_t)(*q | e << 4);
-        }
+        put_nibbles(g[ib].qs[r / 2], r, b->qs);
       }
     return true;
   }
