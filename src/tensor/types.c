@@ -12,24 +12,29 @@
 
 #include "quants.h"
 
-/* The scalar table: shapes as GGML defines them, plus reference kernels. */
+/* The scalar table: shapes as GGML defines them, plus reference kernels;
+   the optional kernels (rows, batch, repacked) start NULL. */
+#define T(nm, blck, size, dot_type, to, from, dot) \
+  { .name = nm, .blck_size = blck, .type_size = size, .vec_dot_type = dot_type, \
+    .to_float = to, .from_float = from, .vec_dot = dot }
 static const struct ty_qtype_traits ref_table[TY_QTYPE_COUNT] = {
-  [TY_QTYPE_F32]  = { "f32",  1,   4,   TY_QTYPE_F32,  ty_f32_to_float,  ty_f32_from_float,  ty_vec_dot_f32, NULL, NULL, NULL },
-  [TY_QTYPE_F16]  = { "f16",  1,   2,   TY_QTYPE_F16,  ty_f16_to_float,  ty_f16_from_float,  ty_vec_dot_f16, NULL, NULL, NULL },
-  [TY_QTYPE_Q4_0] = { "q4_0", 32,  18,  TY_QTYPE_Q8_0, ty_dequant_q4_0,  ty_quant_q4_0,      ty_vec_dot_q4_0_q8_0, NULL, NULL, NULL },
-  [TY_QTYPE_Q4_1] = { "q4_1", 32,  20,  TY_QTYPE_Q8_1, ty_dequant_q4_1,  ty_quant_q4_1,      ty_vec_dot_q4_1_q8_1, NULL, NULL, NULL },
-  [TY_QTYPE_Q5_0] = { "q5_0", 32,  22,  TY_QTYPE_Q8_0, ty_dequant_q5_0,  ty_quant_q5_0,      ty_vec_dot_q5_0_q8_0, NULL, NULL, NULL },
-  [TY_QTYPE_Q5_1] = { "q5_1", 32,  24,  TY_QTYPE_Q8_1, ty_dequant_q5_1,  ty_quant_q5_1,      ty_vec_dot_q5_1_q8_1, NULL, NULL, NULL },
-  [TY_QTYPE_Q8_0] = { "q8_0", 32,  34,  TY_QTYPE_Q8_0, ty_dequant_q8_0,  ty_quant_q8_0,      ty_vec_dot_q8_0_q8_0, NULL, NULL, NULL },
-  [TY_QTYPE_Q8_1] = { "q8_1", 32,  36,  TY_QTYPE_Q8_1, ty_dequant_q8_1,  ty_quant_q8_1,      NULL, NULL, NULL, NULL },
-  [TY_QTYPE_Q2_K] = { "q2_K", 256, 84,  TY_QTYPE_Q8_K, ty_dequant_q2_K,  ty_quant_q2_K,      ty_vec_dot_q2_K_q8_K, NULL, NULL, NULL },
-  [TY_QTYPE_Q3_K] = { "q3_K", 256, 110, TY_QTYPE_Q8_K, ty_dequant_q3_K,  ty_quant_q3_K,      ty_vec_dot_q3_K_q8_K, NULL, NULL, NULL },
-  [TY_QTYPE_Q4_K] = { "q4_K", 256, 144, TY_QTYPE_Q8_K, ty_dequant_q4_K,  ty_quant_q4_K,      ty_vec_dot_q4_K_q8_K, NULL, NULL, NULL },
-  [TY_QTYPE_Q5_K] = { "q5_K", 256, 176, TY_QTYPE_Q8_K, ty_dequant_q5_K,  ty_quant_q5_K,      ty_vec_dot_q5_K_q8_K, NULL, NULL, NULL },
-  [TY_QTYPE_Q6_K] = { "q6_K", 256, 210, TY_QTYPE_Q8_K, ty_dequant_q6_K,  ty_quant_q6_K,      ty_vec_dot_q6_K_q8_K, NULL, NULL, NULL },
-  [TY_QTYPE_Q8_K] = { "q8_K", 256, 292, TY_QTYPE_Q8_K, ty_dequant_q8_K,  ty_quant_q8_K,      NULL, NULL, NULL, NULL },
-  [TY_QTYPE_BF16] = { "bf16", 1,   2,   TY_QTYPE_BF16, ty_bf16_to_float, ty_bf16_from_float, ty_vec_dot_bf16, NULL, NULL, NULL },
+  [TY_QTYPE_F32] = T("f32", 1, 4, TY_QTYPE_F32, ty_f32_to_float, ty_f32_from_float, ty_vec_dot_f32),
+  [TY_QTYPE_F16] = T("f16", 1, 2, TY_QTYPE_F16, ty_f16_to_float, ty_f16_from_float, ty_vec_dot_f16),
+  [TY_QTYPE_Q4_0] = T("q4_0", 32, 18, TY_QTYPE_Q8_0, ty_dequant_q4_0, ty_quant_q4_0, ty_vec_dot_q4_0_q8_0),
+  [TY_QTYPE_Q4_1] = T("q4_1", 32, 20, TY_QTYPE_Q8_1, ty_dequant_q4_1, ty_quant_q4_1, ty_vec_dot_q4_1_q8_1),
+  [TY_QTYPE_Q5_0] = T("q5_0", 32, 22, TY_QTYPE_Q8_0, ty_dequant_q5_0, ty_quant_q5_0, ty_vec_dot_q5_0_q8_0),
+  [TY_QTYPE_Q5_1] = T("q5_1", 32, 24, TY_QTYPE_Q8_1, ty_dequant_q5_1, ty_quant_q5_1, ty_vec_dot_q5_1_q8_1),
+  [TY_QTYPE_Q8_0] = T("q8_0", 32, 34, TY_QTYPE_Q8_0, ty_dequant_q8_0, ty_quant_q8_0, ty_vec_dot_q8_0_q8_0),
+  [TY_QTYPE_Q8_1] = T("q8_1", 32, 36, TY_QTYPE_Q8_1, ty_dequant_q8_1, ty_quant_q8_1, NULL),
+  [TY_QTYPE_Q2_K] = T("q2_K", 256, 84, TY_QTYPE_Q8_K, ty_dequant_q2_K, ty_quant_q2_K, ty_vec_dot_q2_K_q8_K),
+  [TY_QTYPE_Q3_K] = T("q3_K", 256, 110, TY_QTYPE_Q8_K, ty_dequant_q3_K, ty_quant_q3_K, ty_vec_dot_q3_K_q8_K),
+  [TY_QTYPE_Q4_K] = T("q4_K", 256, 144, TY_QTYPE_Q8_K, ty_dequant_q4_K, ty_quant_q4_K, ty_vec_dot_q4_K_q8_K),
+  [TY_QTYPE_Q5_K] = T("q5_K", 256, 176, TY_QTYPE_Q8_K, ty_dequant_q5_K, ty_quant_q5_K, ty_vec_dot_q5_K_q8_K),
+  [TY_QTYPE_Q6_K] = T("q6_K", 256, 210, TY_QTYPE_Q8_K, ty_dequant_q6_K, ty_quant_q6_K, ty_vec_dot_q6_K_q8_K),
+  [TY_QTYPE_Q8_K] = T("q8_K", 256, 292, TY_QTYPE_Q8_K, ty_dequant_q8_K, ty_quant_q8_K, NULL),
+  [TY_QTYPE_BF16] = T("bf16", 1, 2, TY_QTYPE_BF16, ty_bf16_to_float, ty_bf16_from_float, ty_vec_dot_bf16),
 };
+#undef T
 
 static struct ty_qtype_traits fast_table[TY_QTYPE_COUNT];
 static enum ty_simd_level fast_level = TY_SIMD_SCALAR;
