@@ -277,7 +277,8 @@ static void matmul_gemm(struct job *j, int ith) {
         ty_x8_row(op->a.type, ROW(op->a, g), (int)(r0 + r - g), row, n);
         w = row;
       }
-      has_min = ty_i8_weight(tr->to_i8, w, tile + (size_t)r * wsize, n);
+      has_min = tr->i8_row != NULL ? tr->i8_row(w, tile + (size_t)r * wsize, n)
+                                   : ty_i8_weight(tr->to_i8, w, tile + (size_t)r * wsize, n);
     }
     tr->gemm_i8(n, nr, (int)op->b.rows, tile, wsize, j->ya, j->ya_stride, has_min,
                 (float *)op->dst.data + r0, op->dst.stride / sizeof(float));

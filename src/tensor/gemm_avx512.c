@@ -92,4 +92,78 @@ void ty_gemm_i8_avx512(int64_t n, int nr, int nt, const void *w, size_t ws, cons
   }
 }
 
+
+/* ---- rows to the i8 form (gemm.c) with AVX-512 --------------------------
+   The same bytes as ty_i8_weight with the scalar to_i8: the quants, each
+   lane's scale, the lane sums times -128 (one vpdpbusd against ones), the
+   mins. Conversion runs once per batch and tile, so at a few tokens its
+   scalar form cost more than the product (65% of an 8B-shaped 32-token
+   prefill). */
+
+/* Stores 64 quants at w and their lane sums times -128 at init. */
+static inline void put_quants(int8_t *w, int32_t *init, __m512i q) {
+  const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), q);
+  _mm512_storeu_si512((void *)w, q);
+  _mm512_storeu_si512((void *)init, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 7)));
+}
+
+
+bool ty_i8_row_q4_K_avx512(const void *vx, void *out, int64_t n) {
+  const ty_block_q4_K *x = vx;
+  int8_t *w = out;
+  float *sc = (float *)(w + n);
+  int32_t *init = (int32_t *)(sc + n / 4);
+  float *mn = (float *)(init + n / 4);
+  for (int64_t i = 0; i < n / TY_QK_K; i++, w += TY_QK_K, sc += 64, init += 64, mn += 16) {
+    const float d = ty_h2f(x[i].d), dmin = ty_h2f(x[i].dmin);
+    for (int c = 0; c < 4; c++) {   /* 32 bytes: sub-block 2c low nibbles, 2c + 1 high */
+      const __m512i z = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c)));
+      put_quants(w + 64 * c, init + 16 * c,
+                 _mm512_and_si512(_mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0)),
+                                  _mm512_set1_epi8(0x0F)));
+    }
+    for (int j = 0; j < 8; j++) {
+      uint8_t s, m;
+      ty_scale_min_k4(j, x[i].scales, &s, &m);
+      _mm256_storeu_ps(sc + 8 * j, _mm256_set1_ps(d * s));
+      mn[2 * j] = mn[2 * j + 1] = dmin * m;
+    }
+  }
+  return true;
+}
+
+
+bool ty_i8_row_q6_K_avx512(const void *vx, void *out, int64_t n) {
+  const ty_block_q6_K *x = vx;
+  int8_t *w = out;
+  float *sc = (float *)(w + n);
+  int32_t *init = (int32_t *)(sc + n / 4);
+  memset(init + n / 4, 0, (size_t)n / 16 * sizeof(float));   /* no mins */
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+  for (int64_t i = 0; i < n / TY_QK_K; i++, w += TY_QK_K, sc += 64, init += 64) {
+    const float d = ty_h2f(x[i].d);
+    for (int half = 0; half < 2; half++) {
+      const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * half));
+      const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * half + 32));
+      const __m256i h = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * half));
+      /* element groups of 32: low nibbles of l0 and l1, then high; the two
+         high bits come from bits 0-1, 2-3, 4-5, 6-7 of h */
+      const __m256i v0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m2));
+      const __m256i v1 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m2));
+      const __m256i v2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m2));
+      const __m256i v3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                         _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
+      int8_t *y = w + 128 * half;
+      int32_t *in = init + 32 * half;
+      put_quants(y, in, _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_sub_epi8(v0, k32)),
+                                           _mm256_sub_epi8(v1, k32), 1));
+      put_quants(y + 64, in + 16, _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_sub_epi8(v2, k32)),
+                                                     _mm256_sub_epi8(v3, k32), 1));
+      for (int g = 0; g < 8; g++)     /* 16 elements (4 lanes) a scale */
+        _mm_storeu_ps(sc + 32 * half + 4 * g, _mm_set1_ps(d * x[i].scales[8 * half + g]));
+    }
+  }
+  return false;
+}
+
 #endif

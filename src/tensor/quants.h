@@ -204,6 +204,8 @@ void ty_x8_to_i8_q5_0_avx512(const void *x, void *out, size_t w_stride, int64_t 
 void ty_x8_to_i8_q8_0_avx512(const void *x, void *out, size_t w_stride, int64_t n);
 void ty_dot_x8_q8_0_avx512(int n, int nt, const void *x, const void *y, size_t ys, float *s,
                            size_t ss);
+bool ty_i8_row_q4_K_avx512(const void *x, void *out, int64_t n);   /* gemm_avx512.c */
+bool ty_i8_row_q6_K_avx512(const void *x, void *out, int64_t n);
 void ty_gemm_i8_avx512(int64_t n, int nr, int nt, const void *w, size_t ws, const void *y,
                        size_t ys, bool has_min, float *out, size_t os);   /* gemm_avx512.c */
 

@@ -64,6 +64,9 @@ typedef void (*ty_gemm_i8_fn)(int64_t n, int nr, int nt, const void *w, size_t w
 #define TY_X8 8
 typedef void (*ty_dot_x8_fn)(int n, int nt, const void *x, const void *y, size_t ys,
                              float *s, size_t ss);
+/* The whole i8 form of one weight row (quants, scales, lane sums, mins) at
+   out, as ty_i8_weight(to_i8, ...) writes it, byte for byte; returns has-min. */
+typedef bool (*ty_i8_row_fn)(const void *x, void *out, int64_t n);
 /* Converts the 8 rows of the group at x to the i8 form (gemm.c), row r at
    out + r * w_stride; for formats without mins. */
 typedef void (*ty_x8_i8_fn)(const void *x, void *out, size_t w_stride, int64_t n);
@@ -81,6 +84,7 @@ struct ty_qtype_traits {
   ty_gemm_i8_fn gemm_i8;         /* the batch product where it beats vec_dot, else NULL */
   ty_dot_x8_fn dot_x8;           /* optional: the product over rows repacked in 8s */
   ty_x8_i8_fn x8_to_i8;          /* optional: repacked rows straight to the i8 form */
+  ty_i8_row_fn i8_row;           /* optional: a faster ty_i8_weight for this format */
 };
 
 /* Repacks the 8 rows of n elements at src (row_size bytes apart) into one

@@ -78,8 +78,18 @@ static void test_type(int type, int n) {
 
   for (int level = TY_SIMD_AVX2; level <= TY_SIMD_AVX512; level++) {
     struct ty_qtype_traits table[TY_QTYPE_COUNT];
-    if (ty_qtype_table_for((enum ty_simd_level)level, table) != 0 || table[type].gemm_i8 == NULL)
-      continue;
+    if (ty_qtype_table_for((enum ty_simd_level)level, table) != 0) continue;
+    if (table[type].i8_row != NULL) {   /* the whole form, byte for byte */
+      char *fast = malloc(wsz);
+      for (int r = 0; r < R; r++) {
+        memset(fast, 0x5A, wsz);
+        bool m = table[type].i8_row(x + r * xs, fast, n);
+        CHECK(m == has_min && memcmp(fast, w + r * wsz, wsz) == 0, "%s n %d level %d row %d: "
+              "the SIMD i8 form differs from ty_i8_weight's", ref->name, n, level, r);
+      }
+      free(fast);
+    }
+    if (table[type].gemm_i8 == NULL) continue;
     /* every shape up to R x T, so each edge path runs */
     for (int nr = 1; nr <= R; nr++)
       for (int nt = 1; nt <= T; nt++) {
