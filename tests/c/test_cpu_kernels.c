@@ -7,16 +7,13 @@
  */
 #include "backend/cpu_kernels.h"
 #include "tensor/tensor.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures = 0;
-
-#define CHECK(cond, ...) do { if (!(cond)) { printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-  printf(__VA_ARGS__); printf("\n"); failures++; } } while (0)
 
 static unsigned rng = 12345;
 

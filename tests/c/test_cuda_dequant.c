@@ -20,11 +20,8 @@
 
 #include "tensor/tensor.h"
 #include "../../kernels/dequant.h"
+#include "check.h"
 
-static int failures = 0;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-  printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 

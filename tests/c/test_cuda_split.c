@@ -18,19 +18,18 @@
 #include "model/synth.h"
 #include "plan/plan.h"
 #include "testutil.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+
 #define N_GEN 24
 
-static int failures = 0;
 static ty_err err;
 
-#define CHECK(cond, ...) do { if (!(cond)) { printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-  printf(__VA_ARGS__); printf("\n"); failures++; } } while (0)
 
 struct run {
   int32_t tokens[N_GEN];

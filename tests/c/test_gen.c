@@ -5,13 +5,10 @@
  * llama.cpp's answer in tests/lua/test_run.lua.
  */
 #include "../../src/gen/gen.c"
+#include "check.h"
 
 #include <stdio.h>
 
-static int failures = 0;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-  printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 struct sink { char buf[1024]; size_t n; int calls; };
 

@@ -8,6 +8,7 @@
 #include "gguf/gguf.h"
 #include "model/model.h"
 #include "tensor/tensor.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,12 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
+
 enum { VOCAB = 64, EMBD = 128, FF = 128, HEADS = 4, KV_HEADS = 2, LAYERS = 2 };
 
-static int failures = 0;
-
-#define CHECK(cond, ...) do { if (!(cond)) { printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-  printf(__VA_ARGS__); printf("\n"); failures++; } } while (0)
 
 static unsigned rng = 1;
 

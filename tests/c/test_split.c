@@ -12,11 +12,8 @@
 #include "model/model.h"
 #include "plan/plan.h"
 #include "testutil.h"
+#include "check.h"
 
-static int failures = 0;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-  printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 enum { N_PROMPT = 12, N_GEN = 6 };
 

@@ -10,6 +10,7 @@
 #include "model/synth.h"
 #include "tensor/tensor.h"
 #include "testutil.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -18,10 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures = 0;
-
-#define CHECK(cond, ...) do { if (!(cond)) { printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-  printf(__VA_ARGS__); printf("\n"); failures++; } } while (0)
 
 static char dir[64];
 

@@ -11,11 +11,8 @@
 
 #include "tensor/quants.h"
 #include "tensor/tensor.h"
+#include "check.h"
 
-static int failures = 0;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-  printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static const int all_types[] = {
   TY_QTYPE_F32, TY_QTYPE_F16, TY_QTYPE_BF16, TY_QTYPE_Q4_0, TY_QTYPE_Q4_1, TY_QTYPE_Q5_0,

@@ -6,15 +6,12 @@
  * also with more threads than cores.
  */
 #include "backend/threadpool.h"
+#include "check.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
-static int failures = 0;
-
-#define CHECK(cond, ...) do { if (!(cond)) { printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-  printf(__VA_ARGS__); printf("\n"); failures++; } } while (0)
 
 struct job {
   atomic_int calls[16];
