@@ -134,30 +134,18 @@ static void read_opts(lua_State *L, int t, struct ty_plan_settings *s,
 }
 
 
-static void set_int(lua_State *L, const char *k, lua_Integer v) {
-  lua_pushinteger(L, v);
-  lua_setfield(L, -2, k);
-}
-
-
-static void set_bool(lua_State *L, const char *k, int v) {
-  lua_pushboolean(L, v);
-  lua_setfield(L, -2, k);
-}
-
-
 /* Pushes the byte fields shared by a device and the totals. */
 static void push_bytes(lua_State *L, const struct ty_plan_dev *d) {
-  set_int(L, "weights", (lua_Integer)d->weights);
-  set_int(L, "kv", (lua_Integer)d->kv);
-  set_int(L, "compute", (lua_Integer)d->compute);
-  set_int(L, "output", (lua_Integer)d->logits);
-  set_int(L, "host", (lua_Integer)d->host);
-  set_int(L, "overhead", (lua_Integer)d->overhead);
-  set_int(L, "used", (lua_Integer)d->used);
-  set_int(L, "total", (lua_Integer)d->dev.total);
-  set_int(L, "free", (lua_Integer)d->free);
-  set_bool(L, "fits", d->fits);
+  ty_lua_set_int(L, "weights", (lua_Integer)d->weights);
+  ty_lua_set_int(L, "kv", (lua_Integer)d->kv);
+  ty_lua_set_int(L, "compute", (lua_Integer)d->compute);
+  ty_lua_set_int(L, "output", (lua_Integer)d->logits);
+  ty_lua_set_int(L, "host", (lua_Integer)d->host);
+  ty_lua_set_int(L, "overhead", (lua_Integer)d->overhead);
+  ty_lua_set_int(L, "used", (lua_Integer)d->used);
+  ty_lua_set_int(L, "total", (lua_Integer)d->dev.total);
+  ty_lua_set_int(L, "free", (lua_Integer)d->free);
+  ty_lua_set_bool(L, "fits", d->fits);
 }
 
 
@@ -175,22 +163,22 @@ static void push_plan(lua_State *L, const struct ty_plan *p, const struct ty_sha
   lua_pushstring(L, s->name); lua_setfield(L, -2, "name");
   lua_pushstring(L, path); lua_setfield(L, -2, "path");
   lua_pushstring(L, s->hp.arch_name); lua_setfield(L, -2, "arch");
-  set_int(L, "n_layer", s->hp.n_layer);
-  set_int(L, "params", (lua_Integer)s->n_params);
-  set_int(L, "weights", (lua_Integer)s->weights);
-  set_int(L, "file_size", (lua_Integer)s->file_size);
+  ty_lua_set_int(L, "n_layer", s->hp.n_layer);
+  ty_lua_set_int(L, "params", (lua_Integer)s->n_params);
+  ty_lua_set_int(L, "weights", (lua_Integer)s->weights);
+  ty_lua_set_int(L, "file_size", (lua_Integer)s->file_size);
   lua_setfield(L, -2, "model");                     /* [plan] */
 
   lua_createtable(L, 0, 8);                         /* [plan, settings] */
-  set_int(L, "num_ctx", p->settings.num_ctx);
-  set_int(L, "num_batch", p->settings.num_batch);
+  ty_lua_set_int(L, "num_ctx", p->settings.num_ctx);
+  ty_lua_set_int(L, "num_batch", p->settings.num_batch);
   lua_pushstring(L, ty_qtype_get(p->settings.kv_type)->name); lua_setfield(L, -2, "kv_type");
-  set_int(L, "parallel", p->settings.parallel);
+  ty_lua_set_int(L, "parallel", p->settings.parallel);
   if (p->settings.num_gpu == TY_PLAN_AUTO) {
     lua_pushliteral(L, "auto");
     lua_setfield(L, -2, "num_gpu");
   } else {
-    set_int(L, "num_gpu", p->settings.num_gpu);
+    ty_lua_set_int(L, "num_gpu", p->settings.num_gpu);
   }
   if (p->settings.n_split > 0) {
     lua_createtable(L, p->settings.n_split, 0);
@@ -201,8 +189,8 @@ static void push_plan(lua_State *L, const struct ty_plan *p, const struct ty_sha
     lua_setfield(L, -2, "split");
   }
   lua_setfield(L, -2, "settings");                  /* [plan] */
-  set_int(L, "num_gpu", p->num_gpu);
-  set_bool(L, "fits", p->fits);
+  ty_lua_set_int(L, "num_gpu", p->num_gpu);
+  ty_lua_set_bool(L, "fits", p->fits);
 
   lua_createtable(L, p->n_dev, 0);                  /* [plan, devices] */
   for (int i = 0; i < p->n_dev; i++) {
@@ -210,16 +198,16 @@ static void push_plan(lua_State *L, const struct ty_plan *p, const struct ty_sha
     lua_createtable(L, 0, 20);                      /* [plan, devices, dev] */
     lua_pushstring(L, d->dev.name); lua_setfield(L, -2, "name");
     lua_pushstring(L, d->dev.kind == TY_PLAN_DEV_CUDA ? "cuda" : "cpu"); lua_setfield(L, -2, "kind");
-    set_int(L, "index", d->dev.index);
-    set_int(L, "reserve", (lua_Integer)d->dev.reserve);
-    set_bool(L, "capped", d->dev.capped);
-    set_int(L, "n_layers", d->layer_hi - d->layer_lo);
+    ty_lua_set_int(L, "index", d->dev.index);
+    ty_lua_set_int(L, "reserve", (lua_Integer)d->dev.reserve);
+    ty_lua_set_bool(L, "capped", d->dev.capped);
+    ty_lua_set_int(L, "n_layers", d->layer_hi - d->layer_lo);
     if (d->layer_hi > d->layer_lo) {
-      set_int(L, "first_layer", d->layer_lo);
-      set_int(L, "last_layer", d->layer_hi - 1);
+      ty_lua_set_int(L, "first_layer", d->layer_lo);
+      ty_lua_set_int(L, "last_layer", d->layer_hi - 1);
     }
-    set_bool(L, "input", d->input);
-    set_bool(L, "output_layer", d->output);
+    ty_lua_set_bool(L, "input", d->input);
+    ty_lua_set_bool(L, "output_layer", d->output);
     push_bytes(L, d);
     lua_rawseti(L, -2, i + 1);                      /* [plan, devices] */
   }
@@ -230,16 +218,16 @@ static void push_plan(lua_State *L, const struct ty_plan *p, const struct ty_sha
 
   lua_createtable(L, 0, 3);                         /* [plan, alternatives] */
   if (!p->fits) {
-    if (p->alt.num_ctx > 0) set_int(L, "num_ctx", p->alt.num_ctx);
+    if (p->alt.num_ctx > 0) ty_lua_set_int(L, "num_ctx", p->alt.num_ctx);
     if (p->alt.kv_type >= 0) {
       lua_pushstring(L, ty_qtype_get(p->alt.kv_type)->name);
       lua_setfield(L, -2, "kv_type");
     }
-    if (p->alt.num_gpu >= 0) set_int(L, "num_gpu", p->alt.num_gpu);
+    if (p->alt.num_gpu >= 0) ty_lua_set_int(L, "num_gpu", p->alt.num_gpu);
     if (p->alt.quant != NULL) {
       lua_pushstring(L, p->alt.quant);
       lua_setfield(L, -2, "quant");
-      set_int(L, "quant_weights", (lua_Integer)p->alt.quant_weights);
+      ty_lua_set_int(L, "quant_weights", (lua_Integer)p->alt.quant_weights);
     }
   }
   lua_setfield(L, -2, "alternatives");              /* [plan] */

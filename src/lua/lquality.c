@@ -71,18 +71,6 @@ static int ppl_progress(void *ud, int i, int n, double ppl) {
 }
 
 
-static void set_num(lua_State *L, const char *k, double v) {
-  lua_pushnumber(L, v);
-  lua_setfield(L, -2, k);
-}
-
-
-static void set_int(lua_State *L, const char *k, lua_Integer v) {
-  lua_pushinteger(L, v);
-  lua_setfield(L, -2, k);
-}
-
-
 /* tycho.perplexity(model, text, opts) -> result | fail, msg, code.
    model is a loaded model, or a name or path loaded here (num_ctx = the
    window, num_batch, num_thread, kv_type) and closed afterwards. */
@@ -150,20 +138,20 @@ static int l_perplexity(lua_State *L) {
   if (cb.failed) return lua_error(L);
   if (st != TY_OK) return ty_lua_fail(L, &err);
   lua_createtable(L, 0, 8);
-  set_num(L, "ppl", r.ppl);
-  set_num(L, "ppl_err", r.ppl_err);
-  set_int(L, "n_tokens", r.n_tokens);
-  set_int(L, "n_chunks", r.n_chunks);
-  set_int(L, "n_ctx", r.n_ctx);
-  set_num(L, "seconds", r.seconds);
+  ty_lua_set_num(L, "ppl", r.ppl);
+  ty_lua_set_num(L, "ppl_err", r.ppl_err);
+  ty_lua_set_int(L, "n_tokens", r.n_tokens);
+  ty_lua_set_int(L, "n_chunks", r.n_chunks);
+  ty_lua_set_int(L, "n_ctx", r.n_ctx);
+  ty_lua_set_num(L, "seconds", r.seconds);
   if (r.has_kl) {
     lua_createtable(L, 0, 6);
-    set_num(L, "mean", r.kl.mean);
-    set_num(L, "median", r.kl.median);
-    set_num(L, "p99", r.kl.p99);
-    set_num(L, "max", r.kl.max);
-    set_num(L, "same_top", r.kl.same_top);
-    set_num(L, "ppl_base", r.kl.ppl_base);
+    ty_lua_set_num(L, "mean", r.kl.mean);
+    ty_lua_set_num(L, "median", r.kl.median);
+    ty_lua_set_num(L, "p99", r.kl.p99);
+    ty_lua_set_num(L, "max", r.kl.max);
+    ty_lua_set_num(L, "same_top", r.kl.same_top);
+    ty_lua_set_num(L, "ppl_base", r.kl.ppl_base);
     lua_setfield(L, -2, "kl");
   }
   return 1;

@@ -11,6 +11,22 @@
 
 #define TY_LUA_MODEL "tycho.Model"
 
+/* t[k] = v for the table on top of the stack. */
+static inline void ty_lua_set_int(lua_State *L, const char *k, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static inline void ty_lua_set_num(lua_State *L, const char *k, lua_Number v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static inline void ty_lua_set_bool(lua_State *L, const char *k, int v) {
+  lua_pushboolean(L, v);
+  lua_setfield(L, -2, k);
+}
+
 /* Pushes fail, err->msg, err->code and returns 3 (an expected failure). */
 int ty_lua_fail(lua_State *L, const ty_err *err);
 
