@@ -245,12 +245,14 @@ static void rmsnorm(void *arg, int ith, int nth) {
 
 /* A batch of at least this many tokens takes the byte-dot product (gemm.c)
    where the weight format has one: converting a tile of weight rows costs
-   about what a few row-by-row dots do, and every token then reuses it. */
+   about what a few row-by-row dots do, and every token then reuses it. A
+   repacked weight needs a conversion from its 8-row groups (x8_to_i8);
+   without one its batches take the 8-row product, 4 tokens a pass. */
 #define GEMM_MIN_TOKENS 8
 
-static bool use_gemm(const struct ty_op *op, const struct ty_qtype_traits *tr) {
-  return tr->gemm_i8 != NULL && tr->to_i8 != NULL && op->b.rows >= GEMM_MIN_TOKENS &&
-         op->a.cols % TY_I8_GROUP == 0;
+static bool use_gemm(const struct ty_op *op, const struct ty_qtype_traits *tr, bool packed) {
+  return tr->gemm_i8 != NULL && (packed ? tr->x8_to_i8 != NULL : tr->to_i8 != NULL) &&
+         op->b.rows >= GEMM_MIN_TOKENS && op->a.cols % TY_I8_GROUP == 0;
 }
 
 
@@ -260,26 +262,20 @@ static void matmul_gemm(struct job *j, int ith) {
   const int64_t n = op->a.cols;
   const size_t wsize = ty_i8_weight_size(n);
   char *tile = j->wtile + (size_t)ith * j->per_thread;
-  char *row = tile + wsize * MATMUL_TILE;   /* a repacked row rebuilt */
   long rows = (long)op->a.rows;
   for (;;) {
     long r0 = atomic_fetch_add_explicit(&j->next, MATMUL_TILE, memory_order_relaxed);
     if (r0 >= rows) break;
     int nr = (int)(r0 + MATMUL_TILE < rows ? MATMUL_TILE : rows - r0);
     bool has_min = false;    /* the same for every row of a format */
-    if (j->x8 != NULL && tr->x8_to_i8 != NULL)     /* repacked: a group at a time */
+    if (j->x8 != NULL)      /* repacked: a group at a time */
       for (int r = 0; r < nr; r += TY_X8)
         tr->x8_to_i8(ROW(op->a, r0 + r), tile + (size_t)r * wsize, wsize, n);
-    else for (int r = 0; r < nr; r++) {
-      const char *w = ROW(op->a, r0 + r);
-      if (j->x8 != NULL) {  /* repacked, no direct conversion: the row rebuilt */
-        long g = (r0 + r) / TY_X8 * TY_X8;
-        ty_x8_row(op->a.type, ROW(op->a, g), (int)(r0 + r - g), row, n);
-        w = row;
-      }
-      has_min = tr->i8_row != NULL ? tr->i8_row(w, tile + (size_t)r * wsize, n)
-                                   : ty_i8_weight(tr->to_i8, w, tile + (size_t)r * wsize, n);
-    }
+    else
+      for (int r = 0; r < nr; r++)
+        has_min = tr->i8_row != NULL
+                      ? tr->i8_row(ROW(op->a, r0 + r), tile + (size_t)r * wsize, n)
+                      : ty_i8_weight(tr->to_i8, ROW(op->a, r0 + r), tile + (size_t)r * wsize, n);
     tr->gemm_i8(n, nr, (int)op->b.rows, tile, wsize, j->ya, j->ya_stride, has_min,
                 (float *)op->dst.data + r0, op->dst.stride / sizeof(float));
   }
@@ -363,10 +359,9 @@ static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) 
     size_t bq_size, ya_size = 0;
     j.bq_stride = ty_qtype_row_size(a->vec_dot_type, op->b.cols);
     bq_size = (j.bq_stride * (size_t)op->b.rows + 63) & ~(size_t)63;
-    if (use_gemm(op, a)) {   /* repacked rows are rebuilt one at a time first */
+    if (use_gemm(op, a, j.x8 != NULL)) {
       j.ya_stride = (ty_i8_act_size(op->b.cols) + 63) & ~(size_t)63;
-      j.per_thread = (ty_i8_weight_size(op->a.cols) * MATMUL_TILE + op->a.stride + 63) &
-                     ~(size_t)63;
+      j.per_thread = (ty_i8_weight_size(op->a.cols) * MATMUL_TILE + 63) & ~(size_t)63;
       ya_size = j.ya_stride * (size_t)op->b.rows + j.per_thread * (size_t)ty_pool_size(c->pool);
     }
     if ((st = work_reserve(c, bq_size + ya_size, err)) != TY_OK) return st;

@@ -76,7 +76,7 @@ static inline float dot_f16(const char *k, const float *q16, int hd, int single)
         z[m] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + 2 * (d + 16 * m)))),
                                _mm512_loadu_ps(q16 + d + 16 * m), z[m]);
     const __m512 f = _mm512_add_ps(_mm512_add_ps(z[0], z[2]), _mm512_add_ps(z[1], z[3]));
-    return (float)(double)reduce16(_mm512_castps512_ps256(f), _mm512_extractf32x8_ps(f, 1));
+    return reduce16(_mm512_castps512_ps256(f), _mm512_extractf32x8_ps(f, 1));
   }
 #endif
   if (!single) {

@@ -15,8 +15,9 @@
  * the quants unpacked first); tycho's own row-by-row q5_0 dot (dot_q32_x86.h)
  * sums two blocks per register, so a repacked q5_0 weight gives llama.cpp's
  * order rather than that dot's. A batch of 8 or more tokens over a q5_0 or
- * q8_0 weight takes the byte-dot product (gemm.c) on rows rebuilt one at a
- * time (ty_x8_row); q4_1, which has none, runs here 4 tokens a pass.
+ * q8_0 weight takes the byte-dot product (gemm.c), each group converted to
+ * its i8 form here (X8_TO_I8); q4_1, which has none, runs here 4 tokens a
+ * pass.
  */
 #if defined(__x86_64__) || defined(__i386__)
 
@@ -169,17 +170,16 @@ X8_SIGNED(x8_q5_0, ty_x8_q5_0, unpack_q5_0, 16)
 
 /* A group of signed quants to the i8 form (gemm.c), as ty_i8_weight would
    write each rebuilt row: the quants, the block scale over its 8 lanes, and
-   -128 times each lane's sum of 4 quants. */
+   the lane sums' start (ty_i8_lane_init). */
 #define X8_TO_I8(name, XT, UNPACK, BIAS) \
 void name(const void *vx, void *out, size_t ws, int64_t n) { \
   const XT *g = vx; \
-  const __m512i bias = _mm512_set1_epi8(BIAS), ones = _mm512_set1_epi8(1); \
+  const __m512i bias = _mm512_set1_epi8(BIAS); \
   for (int64_t ib = 0; ib < n / TY_QK; ib++) { \
     const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[ib].d)); \
     for (int p = 0; p < 4; p++) { \
       const __m512i w = _mm512_sub_epi8(UNPACK(&g[ib], p), bias); \
-      const __m512i init = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32( \
-                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, w), 7)); \
+      const __m512i init = ty_i8_lane_init(w); \
       const __m512 sc = pair_lanes(d8, p); \
       for (int h = 0; h < 2; h++) { \
         int8_t *row = (int8_t *)out + (size_t)(2 * p + h) * ws; \

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "quants.h"
+#include "simd_x86.h"
 
 
 static inline __attribute__((always_inline)) void
@@ -95,16 +96,14 @@ void ty_gemm_i8_avx512(int64_t n, int nr, int nt, const void *w, size_t ws, cons
 
 /* ---- rows to the i8 form (gemm.c) with AVX-512 --------------------------
    The same bytes as ty_i8_weight with the scalar to_i8: the quants, each
-   lane's scale, the lane sums times -128 (one vpdpbusd against ones), the
-   mins. Conversion runs once per batch and tile, so at a few tokens its
+   lane's scale, the lane sums times -128 (ty_i8_lane_init), the mins. Conversion runs once per batch and tile, so at a few tokens its
    scalar form cost more than the product (65% of an 8B-shaped 32-token
    prefill). */
 
 /* Stores 64 quants at w and their lane sums times -128 at init. */
 static inline void put_quants(int8_t *w, int32_t *init, __m512i q) {
-  const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), q);
   _mm512_storeu_si512((void *)w, q);
-  _mm512_storeu_si512((void *)init, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 7)));
+  _mm512_storeu_si512((void *)init, ty_i8_lane_init(q));
 }
 
 

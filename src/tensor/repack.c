@@ -84,7 +84,8 @@ static void nibbles_of(const uint8_t *pair, int r, uint8_t *qs) {
 }
 
 
-void ty_x8_row(int type, const void *x, int r, void *row, int64_t n) {
+/* Row r (0..7) of the group at x rebuilt as the row it was (n elements). */
+static void x8_row(int type, const void *x, int r, void *row, int64_t n) {
   const int64_t nb = n / TY_QK;
   if (type == TY_QTYPE_Q4_1) {
     const ty_x8_q4_1 *g = x;
@@ -120,7 +121,7 @@ void ty_x8_to_float(int type, const void *x, int r, float *y, int64_t n) {
   const size_t group_block = TY_X8 * tr->type_size;   /* one block of all 8 rows */
   _Alignas(16) char blk[sizeof(ty_block_q8_0)];        /* the largest such block */
   for (int64_t ib = 0; ib < n / TY_QK; ib++) {
-    ty_x8_row(type, (const char *)x + ib * group_block, r, blk, TY_QK);
+    x8_row(type, (const char *)x + ib * group_block, r, blk, TY_QK);
     tr->to_float(blk, y + ib * TY_QK, TY_QK);
   }
 }

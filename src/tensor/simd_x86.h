@@ -30,6 +30,16 @@ static inline void ty_prefetch_ahead(const void *p, size_t size) {
 }
 
 
+#if defined(__AVX512VNNI__)
+/* -128 times the sum of each 4 of 64 signed bytes: the lane sums that start
+   the byte-dot product's i8 form (gemm.c), one vpdpbusd against ones. */
+static inline __m512i ty_i8_lane_init(__m512i q) {
+  const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), q);
+  return _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 7));
+}
+#endif
+
+
 /* Horizontal max of 8 floats. */
 static inline float ty_hmax_f32_8(__m256 x) {
   __m128 r = _mm_max_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));

@@ -90,8 +90,6 @@ struct ty_qtype_traits {
 /* Repacks the 8 rows of n elements at src (row_size bytes apart) into one
    group at dst (8 * row_size bytes); false if type has no 8-row layout. */
 bool ty_x8_pack(int type, const void *src, size_t row_size, void *dst, int64_t n);
-/* Row r (0..7) of the group at x rebuilt as the row it was (n elements). */
-void ty_x8_row(int type, const void *x, int r, void *row, int64_t n);
 /* Row r (0..7) of the group at x, as floats: to_float of the row it was. */
 void ty_x8_to_float(int type, const void *x, int r, float *y, int64_t n);
 
