@@ -1,6 +1,6 @@
 /*
  * cpu.c: the CPU backend. Weights are used in place from the file mapping,
- * but for the formats with an 8-row layout (tensor.h, TY_X8), which are
+ * but for the formats with a 16-row layout (tensor.h, TY_X16), which are
  * repacked at load into a copy of the same size while the mapping's pages
  * are let go; each op runs on a persistent thread pool. Work buffers
  * (quantized activations, attention scores) grow to the largest op seen and
@@ -31,9 +31,9 @@
 /* A weight repacked at load: the copy, and the product that reads it. */
 struct packed {
   char *data;
-  size_t size, group;       /* bytes in all, and of one group of TY_X8 rows */
+  size_t size, group;       /* bytes in all, and of one group of TY_X16 rows */
   int type;
-  ty_dot_x8_fn dot;
+  ty_dot_x16_fn dot;
 };
 
 struct cpu {
@@ -52,7 +52,7 @@ struct job {
   const struct ty_op *op;
   const void *bq;           /* MATMUL: activations in the weight's vec_dot type */
   size_t bq_stride;
-  ty_dot_x8_fn x8;          /* MATMUL: the weights are repacked, read by this */
+  ty_dot_x16_fn x16;        /* MATMUL: the weights are repacked, read by this */
   size_t per_thread;        /* ATTENTION: bytes of work buffer per thread; MATMUL in
                                i8 form: bytes of each thread's weight tile */
   atomic_long next;         /* MATMUL: first row of the next unclaimed tile */
@@ -61,7 +61,7 @@ struct job {
   char *wtile;              /* then one weight tile per thread */
   /* MATMUL3 and MATMUL_GLU for one token: each part's weights, output and
      activations in its dot type; GLU applies the activation of op->i0 */
-  struct part { struct ty_view w; ty_dot_x8_fn x8; float *y; const void *bq; } part[3];
+  struct part { struct ty_view w; ty_dot_x16_fn x16; float *y; const void *bq; } part[3];
   int n_part;
   bool glu;
 };
@@ -107,7 +107,7 @@ static const struct packed *find_packed(const struct cpu *c, const void *p) {
 
 /* The product for w if it was repacked. A view of a repacked weight starts
    on a group and spans whole groups (supports checks). */
-static ty_dot_x8_fn packed_dot(const struct cpu *c, const struct ty_view *w) {
+static ty_dot_x16_fn packed_dot(const struct cpu *c, const struct ty_view *w) {
   const struct packed *k = c->n_packed > 0 ? find_packed(c, w->data) : NULL;
   return k != NULL ? k->dot : NULL;
 }
@@ -130,16 +130,16 @@ static void drop_pages(const void *p, size_t size) {
 
 
 /* Weights are read in place from the mapping, except formats with a
-   product over 8-row groups: those are repacked into a copy of the same
+   product over 16-row groups: those are repacked into a copy of the same
    size (so the plan's weight bytes hold) and the mapping's pages dropped. */
 static ty_status cpu_weights(void *ctx, const struct ty_view *src, void **out, ty_err *err) {
   struct cpu *c = ctx;
   const struct ty_qtype_traits *tr = ty_qtype_get(src->type);
-  size_t size = src->stride * (size_t)src->rows, group = src->stride * TY_X8;
+  size_t size = src->stride * (size_t)src->rows, group = src->stride * TY_X16;
   char *p;
   int i;
   *out = src->data;
-  if (!c->repack || tr == NULL || tr->dot_x8 == NULL || src->rows % TY_X8 != 0 ||
+  if (!c->repack || tr == NULL || tr->dot_x16 == NULL || src->rows % TY_X16 != 0 ||
       src->cols % tr->blck_size != 0 || size == 0)
     return TY_OK;
   if (c->n_packed == c->cap_packed) {
@@ -151,11 +151,11 @@ static ty_status cpu_weights(void *ctx, const struct ty_view *src, void **out, t
   }
   if ((p = aligned_alloc(64, (size + 63) & ~(size_t)63)) == NULL)
     return ty_err_set(err, TY_ERR_NOMEM, "cpu: cannot allocate %zu bytes for weights", size);
-  for (int64_t r = 0; r < src->rows; r += TY_X8)
-    ty_x8_pack(src->type, ROW(*src, r), src->stride, p + (size_t)r * src->stride, src->cols);
+  for (int64_t r = 0; r < src->rows; r += TY_X16)
+    ty_x16_pack(src->type, ROW(*src, r), src->stride, p + (size_t)r * src->stride, src->cols);
   drop_pages(src->data, size);
   for (i = c->n_packed; i > 0 && c->packed[i - 1].data > p; i--) c->packed[i] = c->packed[i - 1];
-  c->packed[i] = (struct packed){ p, size, group, src->type, tr->dot_x8 };
+  c->packed[i] = (struct packed){ p, size, group, src->type, tr->dot_x16 };
   c->n_packed++;
   *out = p;
   return TY_OK;
@@ -197,7 +197,7 @@ static void get_rows(void *arg, int ith, int nth) {
     float *y = (float *)ROW(op->dst, t);
     if (k != NULL) {
       size_t at = (size_t)(ROW(op->a, op->ids[t]) - k->data);
-      ty_x8_to_float(k->type, k->data + at / k->group * k->group,
+      ty_x16_to_float(k->type, k->data + at / k->group * k->group,
                      (int)(at % k->group / op->a.stride), y, op->a.cols);
     } else {
       tr->to_float(ROW(op->a, op->ids[t]), y, op->a.cols);
@@ -240,18 +240,18 @@ static void rmsnorm(void *arg, int ith, int nth) {
    tiles instead of holding everyone at the barrier; a tile of weights stays
    in cache while every token of the batch uses it. For one token the tiles
    are too small to pay for the shared counter, and each thread takes an
-   equal share. */
-#define MATMUL_TILE 16
+   equal share. A tile is one group of a repacked weight. */
+#define MATMUL_TILE TY_X16
 
 /* A batch of at least this many tokens takes the byte-dot product (gemm.c)
    where the weight format has one: converting a tile of weight rows costs
    about what a few row-by-row dots do, and every token then reuses it. A
-   repacked weight needs a conversion from its 8-row groups (x8_to_i8);
-   without one its batches take the 8-row product, 4 tokens a pass. */
+   repacked weight needs a conversion from its 16-row groups (x16_to_i8);
+   without one its batches take the 16-row product, 2 tokens a pass. */
 #define GEMM_MIN_TOKENS 8
 
 static bool use_gemm(const struct ty_op *op, const struct ty_qtype_traits *tr, bool packed) {
-  return tr->gemm_i8 != NULL && (packed ? tr->x8_to_i8 != NULL : tr->to_i8 != NULL) &&
+  return tr->gemm_i8 != NULL && (packed ? tr->x16_to_i8 != NULL : tr->to_i8 != NULL) &&
          op->b.rows >= GEMM_MIN_TOKENS && op->a.cols % TY_I8_GROUP == 0;
 }
 
@@ -268,9 +268,9 @@ static void matmul_gemm(struct job *j, int ith) {
     if (r0 >= rows) break;
     int nr = (int)(r0 + MATMUL_TILE < rows ? MATMUL_TILE : rows - r0);
     bool has_min = false;    /* the same for every row of a format */
-    if (j->x8 != NULL)      /* repacked: a group at a time */
-      for (int r = 0; r < nr; r += TY_X8)
-        tr->x8_to_i8(ROW(op->a, r0 + r), tile + (size_t)r * wsize, wsize, n);
+    if (j->x16 != NULL)      /* repacked: a group at a time */
+      for (int r = 0; r < nr; r += TY_X16)
+        tr->x16_to_i8(ROW(op->a, r0 + r), tile + (size_t)r * wsize, wsize, n);
     else
       for (int r = 0; r < nr; r++)
         has_min = tr->i8_row != NULL
@@ -282,13 +282,13 @@ static void matmul_gemm(struct job *j, int ith) {
 }
 
 
-/* y[r] = dot(row r of w, bq) for r in [r0, r1); with x8, w is repacked and
-   r0, r1 fall on its groups. */
-static void dot_rows(const struct ty_qtype_traits *tr, ty_dot_x8_fn x8, int n, float *y,
+/* y[r] = dot(row r of w, bq) for r in [r0, r1); with x16, w is repacked,
+   r0 and r1 fall on its groups and bq carries the derived blocks. */
+static void dot_rows(const struct ty_qtype_traits *tr, ty_dot_x16_fn x16, int n, float *y,
                      struct ty_view w, const void *bq, long r0, long r1) {
   long r = r0;
-  if (x8 != NULL) {
-    for (; r < r1; r += TY_X8) x8(n, 1, ROW(w, r), bq, 0, &y[r], 0);
+  if (x16 != NULL) {
+    x16(n, (int)((r1 - r0) / TY_X16), 1, ROW(w, r0), bq, 0, &y[r0], 0);
     return;
   }
   if (tr->vec_dot_rows != NULL)
@@ -319,14 +319,13 @@ static void matmul(void *arg, int ith, int nth) {
     if (shared) r0 = atomic_fetch_add_explicit(&j->next, MATMUL_TILE, memory_order_relaxed);
     if (r0 >= hi) break;
     long r1 = r0 + MATMUL_TILE < hi ? r0 + MATMUL_TILE : hi;
-    if (j->x8 != NULL && shared) {   /* every token from each group's one pass */
-      for (long r = r0; r < r1; r += TY_X8)
-        j->x8(n, (int)op->b.rows, ROW(op->a, r), j->bq, j->bq_stride, (float *)op->dst.data + r,
-              op->dst.stride / sizeof(float));
+    if (j->x16 != NULL && shared) {   /* every token over the tile's one group */
+      j->x16(n, 1, (int)op->b.rows, ROW(op->a, r0), j->bq, j->bq_stride,
+             (float *)op->dst.data + r0, op->dst.stride / sizeof(float));
       continue;
     }
     for (int64_t t = 0; t < op->b.rows; t++)
-      dot_rows(tr, j->x8, n, (float *)ROW(op->dst, t), op->a,
+      dot_rows(tr, j->x16, n, (float *)ROW(op->dst, t), op->a,
                (const char *)j->bq + (size_t)t * j->bq_stride, r0, r1);
   }
 }
@@ -340,10 +339,12 @@ static void quantize_rows(void *arg, int ith, int nth) {
   long lo, hi;
   ty_pool_range((long)op->b.rows, ith, nth, &lo, &hi);
   for (long t = lo; t < hi; t++) {
-    q((const float *)ROW(op->b, t), (char *)j->bq + (size_t)t * j->bq_stride, op->b.cols);
+    char *row = (char *)j->bq + (size_t)t * j->bq_stride;
+    q((const float *)ROW(op->b, t), row, op->b.cols);
     if (j->ya != NULL)
-      ty_i8_act(a->vec_dot_type, (char *)j->bq + (size_t)t * j->bq_stride,
-                j->ya + (size_t)t * j->ya_stride, op->b.cols);
+      ty_i8_act(a->vec_dot_type, row, j->ya + (size_t)t * j->ya_stride, op->b.cols);
+    else if (j->x16 != NULL)
+      ty_x16_act(a->vec_dot_type, row, op->b.cols);
   }
 }
 
@@ -351,15 +352,17 @@ static void quantize_rows(void *arg, int ith, int nth) {
 static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) {
   const struct ty_qtype_traits *a = ty_qtype_get(op->a.type);
   struct job j = { .cpu = c, .op = op, .bq = op->b.data, .bq_stride = op->b.stride,
-                   .x8 = packed_dot(c, &op->a) };
+                   .x16 = packed_dot(c, &op->a) };
   ty_status st;
   if (a->vec_dot_type != TY_QTYPE_F32) {
     /* work: the quantized activations, then for the i8 form the activations
        again in that form and a weight tile per thread, each 64-byte aligned */
     size_t bq_size, ya_size = 0;
-    j.bq_stride = ty_qtype_row_size(a->vec_dot_type, op->b.cols);
+    bool gemm = use_gemm(op, a, j.x16 != NULL);
+    j.bq_stride = j.x16 != NULL && !gemm ? ty_x16_act_size(a->vec_dot_type, op->b.cols)
+                                         : ty_qtype_row_size(a->vec_dot_type, op->b.cols);
     bq_size = (j.bq_stride * (size_t)op->b.rows + 63) & ~(size_t)63;
-    if (use_gemm(op, a, j.x8 != NULL)) {
+    if (gemm) {
       j.ya_stride = (ty_i8_act_size(op->b.cols) + 63) & ~(size_t)63;
       j.per_thread = (ty_i8_weight_size(op->a.cols) * MATMUL_TILE + 63) & ~(size_t)63;
       ya_size = j.ya_stride * (size_t)op->b.rows + j.per_thread * (size_t)ty_pool_size(c->pool);
@@ -603,7 +606,7 @@ static void matmul_parts(void *arg, int ith, int nth) {
     if (r1 > (long)j->part[i].w.rows) r1 = (long)j->part[i].w.rows;
     for (int p = j->glu ? 0 : i; p < (j->glu ? j->n_part : i + 1); p++) {
       const struct part *pt = &j->part[p];
-      dot_rows(ty_qtype_get(pt->w.type), pt->x8, (int)pt->w.cols, pt->y, pt->w, pt->bq, r0, r1);
+      dot_rows(ty_qtype_get(pt->w.type), pt->x16, (int)pt->w.cols, pt->y, pt->w, pt->bq, r0, r1);
     }
     if (j->glu)
       act_mul(j->cpu, j->op->i0, r1 - r0, j->part[0].y + r0, j->part[0].y + r0,
@@ -620,6 +623,7 @@ static ty_status run_fused(struct cpu *c, const struct ty_op *op, ty_err *err) {
   int n = fused_parts(op, mm);
   size_t off[3], size = 0;
   bool fresh[3];            /* part i quantizes the activations into off[i] */
+  bool derive[3];           /* and appends the derived blocks */
   ty_status st;
   if (op->b.rows > 1) {
     /* a batch gains nothing from fusing: the parts as they are */
@@ -632,17 +636,24 @@ static ty_status run_fused(struct cpu *c, const struct ty_op *op, ty_err *err) {
     }
     return TY_OK;
   }
-  /* the activations once per dot type among the parts */
+  /* the activations once per dot type among the parts, with the derived
+     blocks (ty_x16_act) where a part of that type reads repacked weights */
   for (int i = 0; i < n; i++) {
     int vt = ty_qtype_get(mm[i].a.type)->vec_dot_type;
     off[i] = size;
     fresh[i] = vt != TY_QTYPE_F32;
+    derive[i] = false;
     for (int k = 0; k < i && fresh[i]; k++)
       if (ty_qtype_get(mm[k].a.type)->vec_dot_type == vt) {
         off[i] = off[k];
         fresh[i] = false;
       }
-    if (fresh[i]) size += (ty_qtype_row_size(vt, op->b.cols) + 63) & ~(size_t)63;
+    for (int k = i; k < n && fresh[i]; k++)
+      if (ty_qtype_get(mm[k].a.type)->vec_dot_type == vt && packed_dot(c, &mm[k].a) != NULL)
+        derive[i] = true;
+    if (fresh[i])
+      size += ((derive[i] ? ty_x16_act_size(vt, op->b.cols) : ty_qtype_row_size(vt, op->b.cols)) +
+               63) & ~(size_t)63;
   }
   if ((st = work_reserve(c, size, err)) != TY_OK) return st;
   for (int i = 0; i < n; i++) {
@@ -653,6 +664,7 @@ static ty_status run_fused(struct cpu *c, const struct ty_op *op, ty_err *err) {
       if (fresh[i])
         ty_qtype_get(vt)->from_float((const float *)op->b.data, (char *)c->work + off[i],
                                      op->b.cols);
+      if (derive[i]) ty_x16_act(vt, (char *)c->work + off[i], op->b.cols);
     }
     j.part[i] = p;
   }
@@ -675,7 +687,7 @@ static bool is_f32(const struct ty_view *v) { return v->type == TY_QTYPE_F32; }
 static bool whole_groups(const struct cpu *c, const struct ty_view *w) {
   const struct packed *k = c->n_packed > 0 ? find_packed(c, w->data) : NULL;
   return k == NULL || ((size_t)((const char *)w->data - k->data) % k->group == 0 &&
-                       w->rows % TY_X8 == 0 && w->stride * TY_X8 == k->group);
+                       w->rows % TY_X16 == 0 && w->stride * TY_X16 == k->group);
 }
 
 

@@ -23,11 +23,11 @@ void ty_quants_fill_avx512(struct ty_qtype_traits *t) {
   t[TY_QTYPE_Q8_0].vec_dot = ggml_vec_dot_q8_0;
   t[TY_QTYPE_Q8_0].vec_dot_rows = ggml_vec_dot_q8_0_rows;
   /* weights the CPU backend repacks in groups of 8 rows (repack.c) */
-  t[TY_QTYPE_Q4_1].dot_x8 = ty_dot_x8_q4_1_avx512;
-  t[TY_QTYPE_Q8_0].dot_x8 = ty_dot_x8_q8_0_avx512;
-  t[TY_QTYPE_Q5_0].dot_x8 = ty_dot_x8_q5_0_avx512;
-  t[TY_QTYPE_Q5_0].x8_to_i8 = ty_x8_to_i8_q5_0_avx512;
-  t[TY_QTYPE_Q8_0].x8_to_i8 = ty_x8_to_i8_q8_0_avx512;
+  t[TY_QTYPE_Q4_1].dot_x16 = ty_dot_x16_q4_1_avx512;
+  t[TY_QTYPE_Q8_0].dot_x16 = ty_dot_x16_q8_0_avx512;
+  t[TY_QTYPE_Q5_0].dot_x16 = ty_dot_x16_q5_0_avx512;
+  t[TY_QTYPE_Q5_0].x16_to_i8 = ty_x16_to_i8_q5_0_avx512;
+  t[TY_QTYPE_Q8_0].x16_to_i8 = ty_x16_to_i8_q8_0_avx512;
   /* batches: the byte-dot product for every format with an i8 form */
   for (int i = 0; i < TY_QTYPE_COUNT; i++)
     if (t[i].to_i8 != NULL) t[i].gemm_i8 = ty_gemm_i8_avx512;

@@ -59,10 +59,11 @@ typedef struct TY_PACKED {
   int16_t bsums[16];    /* sum of each 16 qs */
 } ty_block_q8_K;
 
-/* One block of an 8-row group (repack.c). */
-typedef struct TY_PACKED { uint16_t d[8], m[8]; uint8_t qs[4][32]; } ty_x8_q4_1;
-typedef struct TY_PACKED { uint16_t d[8]; uint8_t qs[4][64]; } ty_x8_q8_0;
-typedef struct TY_PACKED { uint16_t d[8]; uint8_t qs[4][32]; uint64_t qh[4]; } ty_x8_q5_0;
+/* One block of a 16-row group (repack.c): the 16 rows' scales, then their
+   quants lane by lane, lane k of row r at byte 4r of lane k's 64. */
+typedef struct TY_PACKED { uint16_t d[16], m[16]; uint8_t qs[4][64]; } ty_x16_q4_1;
+typedef struct TY_PACKED { uint16_t d[16]; uint8_t qs[8][64]; } ty_x16_q8_0;
+typedef struct TY_PACKED { uint16_t d[16]; uint8_t qs[4][64]; uint64_t qh[8]; } ty_x16_q5_0;
 
 _Static_assert(sizeof(ty_block_q4_0) == 18, "q4_0 block");
 _Static_assert(sizeof(ty_block_q4_1) == 20, "q4_1 block");
@@ -76,9 +77,9 @@ _Static_assert(sizeof(ty_block_q4_K) == 144, "q4_K block");
 _Static_assert(sizeof(ty_block_q5_K) == 176, "q5_K block");
 _Static_assert(sizeof(ty_block_q6_K) == 210, "q6_K block");
 _Static_assert(sizeof(ty_block_q8_K) == 292, "q8_K block");
-_Static_assert(sizeof(ty_x8_q4_1) == 8 * sizeof(ty_block_q4_1), "q4_1 group block");
-_Static_assert(sizeof(ty_x8_q8_0) == 8 * sizeof(ty_block_q8_0), "q8_0 group block");
-_Static_assert(sizeof(ty_x8_q5_0) == 8 * sizeof(ty_block_q5_0), "q5_0 group block");
+_Static_assert(sizeof(ty_x16_q4_1) == 16 * sizeof(ty_block_q4_1), "q4_1 group block");
+_Static_assert(sizeof(ty_x16_q8_0) == 16 * sizeof(ty_block_q8_0), "q8_0 group block");
+_Static_assert(sizeof(ty_x16_q5_0) == 16 * sizeof(ty_block_q5_0), "q5_0 group block");
 
 
 /* Bit casts without aliasing trouble. */
@@ -196,14 +197,14 @@ enum ty_simd_level { TY_SIMD_SCALAR = 0, TY_SIMD_AVX2 = 1, TY_SIMD_AVX512 = 2 };
 void ty_quants_fill_avx2(struct ty_qtype_traits *table);     /* dot_avx2.c */
 void ty_quants_fill_avx512(struct ty_qtype_traits *table);   /* dot_avx512.c */
 ty_to_i8_fn ty_qtype_to_i8(int type);                         /* gemm.c; NULL if none */
-void ty_dot_x8_q4_1_avx512(int n, int nt, const void *x, const void *y, size_t ys, float *s,
-                           size_t ss);                             /* dot_x8_avx512.c */
-void ty_dot_x8_q5_0_avx512(int n, int nt, const void *x, const void *y, size_t ys, float *s,
-                           size_t ss);
-void ty_x8_to_i8_q5_0_avx512(const void *x, void *out, size_t w_stride, int64_t n);
-void ty_x8_to_i8_q8_0_avx512(const void *x, void *out, size_t w_stride, int64_t n);
-void ty_dot_x8_q8_0_avx512(int n, int nt, const void *x, const void *y, size_t ys, float *s,
-                           size_t ss);
+void ty_dot_x16_q4_1_avx512(int n, int ng, int nt, const void *x, const void *y, size_t ys,
+                            float *s, size_t ss);                  /* dot_x16_avx512.c */
+void ty_dot_x16_q5_0_avx512(int n, int ng, int nt, const void *x, const void *y, size_t ys,
+                            float *s, size_t ss);
+void ty_dot_x16_q8_0_avx512(int n, int ng, int nt, const void *x, const void *y, size_t ys,
+                            float *s, size_t ss);
+void ty_x16_to_i8_q5_0_avx512(const void *x, void *out, size_t w_stride, int64_t n);
+void ty_x16_to_i8_q8_0_avx512(const void *x, void *out, size_t w_stride, int64_t n);
 bool ty_i8_row_q4_K_avx512(const void *x, void *out, int64_t n);   /* gemm_avx512.c */
 bool ty_i8_row_q6_K_avx512(const void *x, void *out, int64_t n);
 void ty_gemm_i8_avx512(int64_t n, int nr, int nt, const void *w, size_t ws, const void *y,

@@ -1,73 +1,70 @@
 /*
- * repack.c: the 8-row layouts the CPU backend repacks q4_1 and q8_0 weights
- * into at load (tensor.h, TY_X8). A group keeps the bytes of its 8 rows; per
- * block of 32 elements it holds the 8 rows' scales side by side, then the
- * quants of rows (0,1), (2,3), (4,5), (6,7), a pair to 64 elements:
+ * repack.c: the 16-row layouts the CPU backend repacks q4_1, q5_0 and q8_0
+ * weights into at load (tensor.h, TY_X16), and the derived activation
+ * blocks their products read.
  *
- *   q4_1: d[8] m[8] (f16), then per pair 32 bytes, byte k = element k of the
- *         first row | element k of the second << 4            (160 bytes)
- *   q8_0: d[8] (f16), then per pair 64 bytes: the first row's 32 quants,
- *         then the second's, each xor 0x80 (stored unsigned)   (272 bytes)
- *   q5_0: d[8] (f16), then per pair 32 bytes of low 4 bits as q4_1's,
- *         then per pair 64 fifth bits, bit k = element k of the first row
- *         and bit 32 + k = element k of the second                (176 bytes)
+ * llama.cpp's x86 dots sum a block of 32 elements in 8 integer lanes of 4
+ * byte products each: lane k takes elements 4k..4k+3 (for the nibble
+ * formats, the low nibbles of bytes 4k..4k+3 when k < 4, else the high
+ * nibbles of bytes 4(k-4)..4(k-4)+3, the same elements). A group keeps the
+ * bytes of its 16 rows; per block it holds the 16 rows' scales side by side,
+ * then the quants lane by lane, row r's 4 bytes at 4r of each 64:
  *
- * so a kernel loads a pair's block as one register (two 256-bit halves in
- * the order of the activations' 32 quants) and the scales of 8 rows as one
- * vector. Only the placement of bytes changes: every row keeps its values.
+ *   q4_1: d[16] m[16] (f16), then per k < 4 the 64 bytes of row r's packed
+ *         bytes 4k..4k+3 (lane k in the low nibbles, k + 4 in the high)
+ *                                                               (320 bytes)
+ *   q5_0: d[16], the low 4 bits as q4_1's, then per lane k a 64-bit mask,
+ *         bit 4r + i = the fifth bit of row r's element 4k + i  (352 bytes)
+ *   q8_0: d[16], then per lane k the 64 bytes of the rows' quants 4k..4k+3,
+ *         each xor 0x80 (stored unsigned)                       (544 bytes)
+ *
+ * so a kernel loads the 16 rows' scales as one vector and lane k of all 16
+ * rows as one register: no shuffles. Only the placement of bytes changes:
+ * every row keeps its values.
  */
 #include "quants.h"
 #include "tensor.h"
 
 #include <string.h>
 
-/* Puts the 32 low-nibble-packed quants of a q4_1 or q5_0 block (element k
-   | element k + 16 << 4) into pair byte k: row r's nibble, low for the
-   first row of the pair, high for the second. */
-static void put_nibbles(uint8_t *pair, int r, const uint8_t *qs) {
-  for (int k = 0; k < 32; k++) {
-    uint8_t e = k < 16 ? qs[k] & 0x0F : qs[k - 16] >> 4;
-    pair[k] = r % 2 == 0 ? e : (uint8_t)(pair[k] | e << 4);
-  }
-}
 
-
-bool ty_x8_pack(int type, const void *src, size_t row_size, void *dst, int64_t n) {
+bool ty_x16_pack(int type, const void *src, size_t row_size, void *dst, int64_t n) {
   const int64_t nb = n / TY_QK;
   const char *s = src;
   if (type == TY_QTYPE_Q4_1) {
-    ty_x8_q4_1 *g = dst;
+    ty_x16_q4_1 *g = dst;
     for (int64_t ib = 0; ib < nb; ib++)
-      for (int r = 0; r < TY_X8; r++) {
+      for (int r = 0; r < TY_X16; r++) {
         const ty_block_q4_1 *b = (const ty_block_q4_1 *)(s + r * row_size) + ib;
         g[ib].d[r] = b->d;
         g[ib].m[r] = b->m;
-        put_nibbles(g[ib].qs[r / 2], r, b->qs);
+        for (int k = 0; k < 4; k++) memcpy(&g[ib].qs[k][4 * r], &b->qs[4 * k], 4);
       }
     return true;
   }
   if (type == TY_QTYPE_Q5_0) {
-    ty_x8_q5_0 *g = dst;
-    for (int64_t ib = 0; ib < nb; ib++)
-      for (int r = 0; r < TY_X8; r++) {
+    ty_x16_q5_0 *g = dst;
+    for (int64_t ib = 0; ib < nb; ib++) {
+      memset(g[ib].qh, 0, sizeof g[ib].qh);
+      for (int r = 0; r < TY_X16; r++) {
         const ty_block_q5_0 *b = (const ty_block_q5_0 *)(s + r * row_size) + ib;
         uint32_t qh;
         memcpy(&qh, b->qh, 4);
         g[ib].d[r] = b->d;
-        if (r % 2 == 0) g[ib].qh[r / 2] = 0;
-        g[ib].qh[r / 2] |= (uint64_t)qh << (r % 2 * 32);
-        put_nibbles(g[ib].qs[r / 2], r, b->qs);
+        for (int k = 0; k < 4; k++) memcpy(&g[ib].qs[k][4 * r], &b->qs[4 * k], 4);
+        for (int k = 0; k < 8; k++) g[ib].qh[k] |= (uint64_t)(qh >> 4 * k & 0xF) << 4 * r;
       }
+    }
     return true;
   }
   if (type == TY_QTYPE_Q8_0) {
-    ty_x8_q8_0 *g = dst;
+    ty_x16_q8_0 *g = dst;
     for (int64_t ib = 0; ib < nb; ib++)
-      for (int r = 0; r < TY_X8; r++) {
+      for (int r = 0; r < TY_X16; r++) {
         const ty_block_q8_0 *b = (const ty_block_q8_0 *)(s + r * row_size) + ib;
         g[ib].d[r] = b->d;
-        for (int k = 0; k < 32; k++)
-          g[ib].qs[r / 2][(r % 2) * 32 + k] = (uint8_t)b->qs[k] ^ 0x80;
+        for (int k = 0; k < 8; k++)
+          for (int i = 0; i < 4; i++) g[ib].qs[k][4 * r + i] = (uint8_t)b->qs[4 * k + i] ^ 0x80;
       }
     return true;
   }
@@ -75,53 +72,66 @@ bool ty_x8_pack(int type, const void *src, size_t row_size, void *dst, int64_t n
 }
 
 
-/* The low nibbles of the 32 elements of row r of a pair, packed as a block
-   of the format packs them (element k | element k + 16 << 4). */
-static void nibbles_of(const uint8_t *pair, int r, uint8_t *qs) {
-  const int sh = r % 2 * 4;
-  for (int k = 0; k < 16; k++)
-    qs[k] = (uint8_t)((pair[k] >> sh & 0x0F) | (pair[k + 16] >> sh & 0x0F) << 4);
-}
-
-
-/* Row r (0..7) of the group at x rebuilt as the row it was (n elements). */
-static void x8_row(int type, const void *x, int r, void *row, int64_t n) {
-  const int64_t nb = n / TY_QK;
+/* Row r of the group block at x rebuilt as the block it was. */
+static void x16_block(int type, const void *x, int r, void *blk) {
   if (type == TY_QTYPE_Q4_1) {
-    const ty_x8_q4_1 *g = x;
-    ty_block_q4_1 *b = row;
-    for (int64_t ib = 0; ib < nb; ib++) {
-      b[ib].d = g[ib].d[r];
-      b[ib].m = g[ib].m[r];
-      nibbles_of(g[ib].qs[r / 2], r, b[ib].qs);
-    }
+    const ty_x16_q4_1 *g = x;
+    ty_block_q4_1 *b = blk;
+    b->d = g->d[r];
+    b->m = g->m[r];
+    for (int k = 0; k < 4; k++) memcpy(&b->qs[4 * k], &g->qs[k][4 * r], 4);
   } else if (type == TY_QTYPE_Q5_0) {
-    const ty_x8_q5_0 *g = x;
-    ty_block_q5_0 *b = row;
-    for (int64_t ib = 0; ib < nb; ib++) {
-      uint32_t qh = (uint32_t)(g[ib].qh[r / 2] >> (r % 2 * 32));
-      b[ib].d = g[ib].d[r];
-      memcpy(b[ib].qh, &qh, 4);
-      nibbles_of(g[ib].qs[r / 2], r, b[ib].qs);
-    }
-  } else if (type == TY_QTYPE_Q8_0) {
-    const ty_x8_q8_0 *g = x;
-    ty_block_q8_0 *b = row;
-    for (int64_t ib = 0; ib < nb; ib++) {
-      b[ib].d = g[ib].d[r];
-      for (int k = 0; k < 32; k++) b[ib].qs[k] = (int8_t)(g[ib].qs[r / 2][r % 2 * 32 + k] ^ 0x80);
-    }
+    const ty_x16_q5_0 *g = x;
+    ty_block_q5_0 *b = blk;
+    uint32_t qh = 0;
+    b->d = g->d[r];
+    for (int k = 0; k < 4; k++) memcpy(&b->qs[4 * k], &g->qs[k][4 * r], 4);
+    for (int k = 0; k < 8; k++) qh |= (uint32_t)(g->qh[k] >> 4 * r & 0xF) << 4 * k;
+    memcpy(b->qh, &qh, 4);
+  } else {
+    const ty_x16_q8_0 *g = x;
+    ty_block_q8_0 *b = blk;
+    b->d = g->d[r];
+    for (int k = 0; k < 8; k++)
+      for (int i = 0; i < 4; i++) b->qs[4 * k + i] = (int8_t)(g->qs[k][4 * r + i] ^ 0x80);
   }
 }
 
 
 /* Rebuilds row r a block at a time and converts it as the format does. */
-void ty_x8_to_float(int type, const void *x, int r, float *y, int64_t n) {
+void ty_x16_to_float(int type, const void *x, int r, float *y, int64_t n) {
   const struct ty_qtype_traits *tr = ty_qtype_get(type);
-  const size_t group_block = TY_X8 * tr->type_size;   /* one block of all 8 rows */
-  _Alignas(16) char blk[sizeof(ty_block_q8_0)];        /* the largest such block */
+  const size_t group_block = TY_X16 * tr->type_size;   /* one block of all 16 rows */
+  _Alignas(16) char blk[sizeof(ty_block_q8_0)];         /* the largest such block */
   for (int64_t ib = 0; ib < n / TY_QK; ib++) {
-    x8_row(type, (const char *)x + ib * group_block, r, blk, TY_QK);
+    x16_block(type, (const char *)x + ib * group_block, r, blk);
     tr->to_float(blk, y + ib * TY_QK, TY_QK);
+  }
+}
+
+
+size_t ty_x16_act_size(int vt, int64_t n) {
+  return ty_x16_act_offset(ty_qtype_row_size(vt, n)) + (size_t)(n / TY_QK) * sizeof(ty_x16_act_block);
+}
+
+
+/* q8_0 and q8_1 blocks both start with the f16 scale; q8_1's scaled sum
+   and its quants follow, q8_0's quants follow at once. */
+void ty_x16_act(int vt, void *row, int64_t n) {
+  const size_t bs = ty_qtype_row_size(vt, TY_QK), qs = vt == TY_QTYPE_Q8_1 ? 4 : 2;
+  ty_x16_act_block *a = (ty_x16_act_block *)((char *)row + ty_x16_act_offset(ty_qtype_row_size(vt, n)));
+  for (int64_t ib = 0; ib < n / TY_QK; ib++) {
+    const uint8_t *b = (const uint8_t *)row + ib * bs;
+    const int8_t *q = (const int8_t *)(b + qs);
+    uint16_t d, s = 0;
+    memcpy(&d, b, 2);
+    if (vt == TY_QTYPE_Q8_1) memcpy(&s, b + 2, 2);
+    a[ib].d = ty_h2f(d);
+    a[ib].s = ty_h2f(s);
+    for (int k = 0; k < 8; k++) {
+      int32_t sum = q[4 * k] + q[4 * k + 1] + q[4 * k + 2] + q[4 * k + 3];
+      a[ib].m16[k] = -16 * sum;
+      a[ib].m128[k] = -128 * sum;
+    }
   }
 }

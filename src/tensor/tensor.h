@@ -55,21 +55,40 @@ typedef void (*ty_gemm_i8_fn)(int64_t n, int nr, int nt, const void *w, size_t w
                               const void *y, size_t y_stride, bool has_min, float *out,
                               size_t out_stride);
 
-/* Rows repacked in groups of 8 (repack.c): a group takes the bytes of its 8
-   rows, block by block, the 8 rows' scales side by side and their quants
-   interleaved in pairs, so one 512-bit register holds two rows' block and a
-   kernel reads the group front to back. dot_x8 computes
-   s[t * ss + r] = dot(row r of the group at x, token t at y + t * ys) for
-   r < 8 and t < nt, each the same float as vec_dot of that row and token. */
-#define TY_X8 8
-typedef void (*ty_dot_x8_fn)(int n, int nt, const void *x, const void *y, size_t ys,
-                             float *s, size_t ss);
+/* Rows repacked in groups of 16 (repack.c): a group takes the bytes of its
+   16 rows, block by block: the 16 rows' scales side by side, then their
+   quants lane by lane (llama.cpp's x86 dots sum 4 byte products per lane, 8
+   lanes a block), so that one 512-bit register holds lane k of all 16 rows
+   and a kernel multiplies 16 rows at once, reading the group front to back.
+   dot_x16 computes
+     s[t * ss + 16 * g + r] = dot(row r of group g, token t)
+   for the ng groups from x on (each TY_X16 rows' bytes after the last),
+   r < 16 and t < nt, each the same float as vec_dot of that row and token.
+   Token t's activations at y + t * ys are a row of the vec_dot type (q8_0 or
+   q8_1) followed by what ty_x16_act derives from it (ty_x16_act_size). */
+#define TY_X16 16
+typedef void (*ty_dot_x16_fn)(int n, int ng, int nt, const void *x, const void *y, size_t ys,
+                              float *s, size_t ss);
+
+/* Per block of an activation row, what every group's product would
+   otherwise derive anew: the scale (and for q8_1 the scaled sum) as floats,
+   and minus 16 and minus 128 times the sum of each lane's 4 quants, the
+   start of a lane's sum over weights stored 16 or 128 above their value
+   (q5_0, q8_0). */
+typedef struct { float d, s; int32_t m16[8], m128[8]; } ty_x16_act_block;
+
+/* Where the derived blocks start in an activation row of row_size bytes,
+   and the bytes of the whole row of n elements in vec_dot type vt. */
+static inline size_t ty_x16_act_offset(size_t row_size) { return (row_size + 63) & ~(size_t)63; }
+size_t ty_x16_act_size(int vt, int64_t n);
+/* Appends the derived blocks to the q8_0 or q8_1 row of n elements at row. */
+void ty_x16_act(int vt, void *row, int64_t n);
 /* The whole i8 form of one weight row (quants, scales, lane sums, mins) at
    out, as ty_i8_weight(to_i8, ...) writes it, byte for byte; returns has-min. */
 typedef bool (*ty_i8_row_fn)(const void *x, void *out, int64_t n);
-/* Converts the 8 rows of the group at x to the i8 form (gemm.c), row r at
+/* Converts the 16 rows of the group at x to the i8 form (gemm.c), row r at
    out + r * w_stride; for formats without mins. */
-typedef void (*ty_x8_i8_fn)(const void *x, void *out, size_t w_stride, int64_t n);
+typedef void (*ty_x16_i8_fn)(const void *x, void *out, size_t w_stride, int64_t n);
 
 struct ty_qtype_traits {
   const char *name;              /* "q4_K", as GGML spells it */
@@ -82,16 +101,16 @@ struct ty_qtype_traits {
   ty_vec_dot_rows_fn vec_dot_rows;  /* optional: TY_DOT_ROWS rows at once */
   ty_to_i8_fn to_i8;             /* optional: the batch product's weight form */
   ty_gemm_i8_fn gemm_i8;         /* the batch product where it beats vec_dot, else NULL */
-  ty_dot_x8_fn dot_x8;           /* optional: the product over rows repacked in 8s */
-  ty_x8_i8_fn x8_to_i8;          /* optional: repacked rows straight to the i8 form */
+  ty_dot_x16_fn dot_x16;         /* optional: the product over rows repacked in 16s */
+  ty_x16_i8_fn x16_to_i8;        /* optional: repacked rows straight to the i8 form */
   ty_i8_row_fn i8_row;           /* optional: a faster ty_i8_weight for this format */
 };
 
-/* Repacks the 8 rows of n elements at src (row_size bytes apart) into one
-   group at dst (8 * row_size bytes); false if type has no 8-row layout. */
-bool ty_x8_pack(int type, const void *src, size_t row_size, void *dst, int64_t n);
-/* Row r (0..7) of the group at x, as floats: to_float of the row it was. */
-void ty_x8_to_float(int type, const void *x, int r, float *y, int64_t n);
+/* Repacks the 16 rows of n elements at src (row_size bytes apart) into one
+   group at dst (16 * row_size bytes); false if type has no 16-row layout. */
+bool ty_x16_pack(int type, const void *src, size_t row_size, void *dst, int64_t n);
+/* Row r (0..15) of the group at x, as floats: to_float of the row it was. */
+void ty_x16_to_float(int type, const void *x, int r, float *y, int64_t n);
 
 /* Bytes of one row of n elements in the i8 form, and of one activation row. */
 size_t ty_i8_weight_size(int64_t n);

@@ -1,16 +1,18 @@
 /*
- * test_repack.c: weights repacked in groups of 8 rows (src/tensor/repack.c,
- * dot_x8_avx512.c, the CPU backend's weights hook).
+ * test_repack.c: weights repacked in groups of 16 rows (src/tensor/repack.c,
+ * dot_x16_avx512.c, the CPU backend's weights hook).
  *
  * - A repacked row reads back as the very floats of the row it was, and a
  *   group converts to the batch product's i8 form as its rows would.
- * - On a CPU with the 8-row products: for 1 to 9 tokens (passes of 4 and the
- *   rest), each (row, token) result is bit for bit the float of llama.cpp's
+ * - The derived activation blocks hold each block's scales and lane sums.
+ * - On a CPU with the 16-row products: over two groups, for 1 to 9 tokens
+ *   (passes of 2 and the rest), each (row, token) result is bit for bit the
+ *   float of llama.cpp's
  *   x86 order, written out here in scalar C (ggml_order), and for q4_1 and
  *   q8_0 also vec_dot's of the same level (which the SmolLM2 logits test
  *   relies on); and within rounding of the scalar reference.
  * - Through the CPU backend: MATMUL for one token and for a batch, 1 to 3
- *   threads, rows off the 16-row tiles, and GET_ROWS, on weights the backend
+ *   threads, an odd number of groups, and GET_ROWS, on weights the backend
  *   repacked give the floats of the same weights left in place
  *   (TYCHO_REPACK=0; q5_0, whose in-place dot sums in another order, within
  *   rounding).
@@ -100,35 +102,62 @@ static char *random_rows(int type, int64_t rows, int64_t n) {
 }
 
 
+/* The derived blocks of token row y against the row itself. */
+static void check_act(int vt, const char *y, int n) {
+  const size_t bs = ty_qtype_row_size(vt, TY_QK);
+  const ty_x16_act_block *a =
+      (const ty_x16_act_block *)(y + ty_x16_act_offset(ty_qtype_row_size(vt, n)));
+  for (int ib = 0; ib < n / TY_QK; ib++) {
+    const char *b = y + ib * bs;
+    float d, unused;
+    int lane[8] = { 0 };
+    for (int k = 0; k < 32; k++)
+      lane[k / 4] += vt == TY_QTYPE_Q8_1 ? ((const ty_block_q8_1 *)b)->qs[k]
+                                         : elem(TY_QTYPE_Q8_0, b, k, &unused, &unused);
+    d = ty_h2f(*(const uint16_t *)b);
+    CHECK(a[ib].d == d && (vt != TY_QTYPE_Q8_1 || a[ib].s == ty_h2f(((const ty_block_q8_1 *)b)->s)),
+          "block %d: derived scales", ib);
+    for (int k = 0; k < 8; k++)
+      CHECK(a[ib].m16[k] == -16 * lane[k] && a[ib].m128[k] == -128 * lane[k],
+            "block %d lane %d: derived sums %d %d, lane sum %d", ib, k, a[ib].m16[k],
+            a[ib].m128[k], lane[k]);
+  }
+}
+
+
 static void test_layout(int type, int n) {
-  enum { T = 9 };
+  enum { T = 9, G = 2, R = G * TY_X16 };
   const struct ty_qtype_traits *ref = ty_qtype_get_ref(type);
   const struct ty_qtype_traits *yt = ty_qtype_get_ref(ref->vec_dot_type);
-  size_t xs = ty_qtype_row_size(type, n), ys = ty_qtype_row_size(ref->vec_dot_type, n);
-  char *x = random_rows(type, TY_X8, n), *g = malloc(TY_X8 * xs), *y = malloc(T * ys);
+  size_t xs = ty_qtype_row_size(type, n), ys = ty_x16_act_size(ref->vec_dot_type, n);
+  char *x = random_rows(type, R, n), *g = malloc(R * xs), *y = malloc(T * ys);
   float *f = malloc(n * sizeof *f), *h = malloc(n * sizeof *h);
 
-  CHECK(ty_x8_pack(type, x, xs, g, n), "%s has an 8-row layout", ref->name);
-  for (int r = 0; r < TY_X8; r++) {
+  for (int k = 0; k < G; k++)
+    CHECK(ty_x16_pack(type, x + k * TY_X16 * xs, xs, g + k * TY_X16 * xs, n),
+          "%s has a 16-row layout", ref->name);
+  for (int r = 0; r < R; r++) {
     ref->to_float(x + r * xs, f, n);
-    ty_x8_to_float(type, g, r, h, n);
+    ty_x16_to_float(type, g + r / TY_X16 * TY_X16 * xs, r % TY_X16, h, n);
     CHECK(memcmp(f, h, n * sizeof *f) == 0, "%s n %d: row %d reads back differently",
           ref->name, n, r);
   }
   for (int t = 0; t < T; t++) {
     for (int i = 0; i < n; i++) f[i] = frand() * 3.0f;
     ty_qtype_get(ref->vec_dot_type)->from_float(f, y + t * ys, n);
+    ty_x16_act(ref->vec_dot_type, y + t * ys, n);
+    check_act(ref->vec_dot_type, y + t * ys, n);
   }
 
   for (int level = TY_SIMD_AVX2; level <= TY_SIMD_AVX512; level++) {
     struct ty_qtype_traits table[TY_QTYPE_COUNT];
-    if (ty_qtype_table_for((enum ty_simd_level)level, table) != 0 || table[type].dot_x8 == NULL)
+    if (ty_qtype_table_for((enum ty_simd_level)level, table) != 0 || table[type].dot_x16 == NULL)
       continue;
     for (int nt = 1; nt <= T; nt++) {
-      float s[T][TY_X8];
-      table[type].dot_x8(n, nt, g, y, ys, &s[0][0], TY_X8);
+      float s[T][R];
+      table[type].dot_x16(n, G, nt, g, y, ys, &s[0][0], R);
       for (int t = 0; t < nt; t++)
-        for (int r = 0; r < TY_X8; r++) {
+        for (int r = 0; r < R; r++) {
           float want = ggml_order(type, x + r * xs, y + t * ys, n), approx, scale = 0.0f, vd;
           table[type].vec_dot(n, &vd, x + r * xs, y + t * ys);
           CHECK(type == TY_QTYPE_Q5_0 || vd == want, "%s n %d level %d [%d][%d]: vec_dot %.9g, "
@@ -148,12 +177,13 @@ static void test_layout(int type, int n) {
   for (int level = TY_SIMD_AVX2; level <= TY_SIMD_AVX512; level++) {
     struct ty_qtype_traits table[TY_QTYPE_COUNT];
     if (ty_qtype_table_for((enum ty_simd_level)level, table) != 0 ||
-        table[type].x8_to_i8 == NULL || n % TY_I8_GROUP != 0)
+        table[type].x16_to_i8 == NULL || n % TY_I8_GROUP != 0)
       continue;
     size_t wsz = ty_i8_weight_size(n);
-    char *got = malloc(TY_X8 * wsz), *want = malloc(wsz);
-    table[type].x8_to_i8(g, got, wsz, n);
-    for (int r = 0; r < TY_X8; r++) {
+    char *got = malloc(R * wsz), *want = malloc(wsz);
+    for (int k = 0; k < G; k++)
+      table[type].x16_to_i8(g + k * TY_X16 * xs, got + k * TY_X16 * wsz, wsz, n);
+    for (int r = 0; r < R; r++) {
       ty_i8_weight(ty_qtype_to_i8(type), x + r * xs, want, n);
       CHECK(memcmp(got + r * wsz, want, 3 * (size_t)n) == 0, "%s n %d: the i8 form of row %d "
             "differs from the rebuilt row's", ref->name, n, r);   /* quants, scales, sums */
@@ -161,7 +191,7 @@ static void test_layout(int type, int n) {
     free(got);
     free(want);
   }
-  CHECK(!ty_x8_pack(TY_QTYPE_Q4_0, x, xs, g, n), "q4_0 has no 8-row layout");
+  CHECK(!ty_x16_pack(TY_QTYPE_Q4_0, x, xs, g, n), "q4_0 has no 16-row layout");
   free(x); free(g); free(y); free(f); free(h);
 }
 
@@ -196,8 +226,8 @@ static void test_backend(int type, int64_t rows, int n, int threads) {
   CHECK(ty_backend_weights(plain, &src, &wp, &err) == TY_OK && wp == x, "in place when off");
   CHECK(ty_backend_weights(packed, &src, &wq, &err) == TY_OK, "repack: %s", err.msg);
   bool repacked = wq != x;
-  CHECK(repacked == (ty_qtype_get(type)->dot_x8 != NULL), "%s: repacked %d",
-        ty_qtype_get(type)->name, repacked);
+  CHECK(repacked == (ty_qtype_get(type)->dot_x16 != NULL && rows % TY_X16 == 0),
+        "%s: repacked %d", ty_qtype_get(type)->name, repacked);
 
   for (int nt = 1; nt <= T; nt += 5) {
     for (int k = 0; k < 2; k++) {
@@ -227,7 +257,7 @@ static void test_backend(int type, int64_t rows, int n, int threads) {
         "differently", ty_qtype_get(type)->name);
   if (repacked) {   /* a view that starts inside a group is turned down */
     struct ty_op op = { .kind = TY_OP_MATMUL,
-                        .a = ty_view_make((char *)wq + xs, type, rows - TY_X8, n, xs),
+                        .a = ty_view_make((char *)wq + xs, type, rows - TY_X16, n, xs),
                         .b = ty_view_make(b, TY_QTYPE_F32, 1, n, n * sizeof *b),
                         .dst = ty_view_make(got, TY_QTYPE_F32, 1, rows, rows * sizeof *got) };
     CHECK(!ty_backend_supports(packed, &op), "a view off the groups is not supported");
@@ -246,12 +276,13 @@ int main(void) {
     test_layout(types[i], 640);     /* Gemma 3 270M's */
     test_layout(types[i], 1536);
     for (int threads = 1; threads <= 3; threads++) {
-      test_backend(types[i], 8, 64, threads);
-      test_backend(types[i], 200, 576, threads);   /* 12.5 tiles of 16 */
+      test_backend(types[i], 16, 64, threads);
+      test_backend(types[i], 208, 576, threads);   /* 13 groups */
+      test_backend(types[i], 200, 576, threads);   /* not whole groups: in place */
     }
   }
-  test_backend(TY_QTYPE_Q4_0, 64, 64, 2);   /* no 8-row layout: stays in place */
+  test_backend(TY_QTYPE_Q4_0, 64, 64, 2);   /* no 16-row layout: stays in place */
   if (failures) return 1;
-  printf("ok: 8-row repacking (simd %s)\n", ty_qtype_simd());
+  printf("ok: 16-row repacking (simd %s)\n", ty_qtype_simd());
   return 0;
 }
