@@ -22,7 +22,7 @@ void ty_quants_fill_avx512(struct ty_qtype_traits *t) {
   t[TY_QTYPE_Q4_1].vec_dot_rows = ggml_vec_dot_q4_1_rows;
   t[TY_QTYPE_Q8_0].vec_dot = ggml_vec_dot_q8_0;
   t[TY_QTYPE_Q8_0].vec_dot_rows = ggml_vec_dot_q8_0_rows;
-  /* weights the CPU backend repacks in groups of 8 rows (repack.c) */
+  /* weights the CPU backend repacks in groups of 16 rows (repack.c) */
   t[TY_QTYPE_Q4_1].dot_x16 = ty_dot_x16_q4_1_avx512;
   t[TY_QTYPE_Q8_0].dot_x16 = ty_dot_x16_q8_0_avx512;
   t[TY_QTYPE_Q5_0].dot_x16 = ty_dot_x16_q5_0_avx512;
