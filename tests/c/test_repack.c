@@ -126,7 +126,7 @@ static void check_act(int vt, const char *y, int n) {
 
 
 static void test_layout(int type, int n) {
-  enum { T = 9, G = 2, R = G * TY_X16 };
+  enum { T = 9, G = 3, R = G * TY_X16 };   /* two streams and the odd group */
   const struct ty_qtype_traits *ref = ty_qtype_get_ref(type);
   const struct ty_qtype_traits *yt = ty_qtype_get_ref(ref->vec_dot_type);
   size_t xs = ty_qtype_row_size(type, n), ys = ty_x16_act_size(ref->vec_dot_type, n);
