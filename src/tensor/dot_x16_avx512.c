@@ -1,6 +1,7 @@
 /*
  * dot_x16_avx512.c: products over q4_1, q5_0 and q8_0 rows repacked in
- * groups of 16 (repack.c), for 1 or 2 tokens per pass over the weights.
+ * groups of 16 (repack.c); a pass over the weights serves one token from two
+ * groups or two tokens from one.
  *
  * Each (row, token) sum is computed exactly as llama.cpp's x86 vec_dot does
  * it (dot_ggml_x86.h): per block, the integer sum of 4 byte products in each
@@ -37,7 +38,7 @@ TY_INLINE const ty_x16_act_block *act_of(const void *y, size_t ys, int t, int nb
 }
 
 
-/* Lane k's 4 quants of token t's block, in every 32-bit element. */
+/* Lane k's 4 quants of a token's block, in every 32-bit element. */
 TY_INLINE __m512i lane_of(const int8_t *qs, int k) {
   int32_t v;
   __builtin_memcpy(&v, qs + 4 * k, 4);
@@ -45,7 +46,7 @@ TY_INLINE __m512i lane_of(const int8_t *qs, int k) {
 }
 
 
-/* s[t * ss + r] for the 16 rows: ggml's hsum_float_8 over lanes l0..l7 is
+/* The 16 rows' sums: ggml's hsum_float_8 over lanes l0..l7 is
    ((l4 + l0) + (l6 + l2)) + ((l5 + l1) + (l7 + l3)), here over registers. */
 TY_INLINE __m512 lane_sum(const __m512 *acc) {
   const __m512 a = _mm512_add_ps(_mm512_add_ps(acc[4], acc[0]), _mm512_add_ps(acc[6], acc[2]));
