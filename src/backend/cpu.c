@@ -198,7 +198,7 @@ static void get_rows(void *arg, int ith, int nth) {
     if (k != NULL) {
       size_t at = (size_t)(ROW(op->a, op->ids[t]) - k->data);
       ty_x16_to_float(k->type, k->data + at / k->group * k->group,
-                     (int)(at % k->group / op->a.stride), y, op->a.cols);
+                      (int)(at % k->group / op->a.stride), y, op->a.cols);
     } else {
       tr->to_float(ROW(op->a, op->ids[t]), y, op->a.cols);
     }
@@ -268,7 +268,7 @@ static void matmul_gemm(struct job *j, int ith) {
     if (r0 >= rows) break;
     int nr = (int)(r0 + MATMUL_TILE < rows ? MATMUL_TILE : rows - r0);
     bool has_min = false;    /* the same for every row of a format */
-    if (j->x16 != NULL)      /* repacked: a group at a time */
+    if (j->x16 != NULL)     /* repacked: a group at a time */
       for (int r = 0; r < nr; r += TY_X16)
         tr->x16_to_i8(ROW(op->a, r0 + r), tile + (size_t)r * wsize, wsize, n);
     else
