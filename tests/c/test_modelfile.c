@@ -358,6 +358,21 @@ static void test_checks(void) {
              "Modelfile:2: message role must be system, user or assistant, not 'tool'");
   expect_err("PARAMETER num_ctx 1\n", NULL,
              "Modelfile: no FROM line (a Modelfile starts from a model: FROM llama3.2)");
+  /* a quoted value across lines comes back in the one-line error escaped
+     (the fuzzer's find: the raw newline broke the message in two) */
+  expect_err("FROM a\nPARAMETER devices \"\"\"cpu\n\tx\"\"\"\n", NULL,
+             "Modelfile:2: parameter 'devices': devices: unknown device 'cpu\\n\\tx' in "
+             "'cpu\\n\\tx' (cpu, cpu=SIZE or cuda:N=SIZE)");
+  {   /* other control bytes as \xHH, and a long message cut between escapes */
+    char long_value[300];
+    memset(long_value, '\n', sizeof long_value - 1);
+    long_value[sizeof long_value - 1] = '\0';
+    ty_err_set(&err, TY_ERR_ARG, "a\x1b\x7f%s", "b\rc");
+    CHECK(strcmp(err.msg, "a\\x1b\\x7fb\\rc") == 0, "escaped: %s", err.msg);
+    ty_err_set(&err, TY_ERR_ARG, "x%s", long_value);
+    CHECK(strlen(err.msg) == 1 + 2 * 127 && strchr(err.msg, '\n') == NULL &&
+          err.msg[strlen(err.msg) - 1] == 'n', "cut between escapes: %zu", strlen(err.msg));
+  }
   {
     ty_status st = ty_modelfile_parse("FROM a\nPARAMETER devices gpu\n", 29, NULL, &mf, &err);
     CHECK(st == TY_ERR_FORMAT && strncmp(err.msg, "Modelfile:2: parameter 'devices': ", 34) == 0,
