@@ -268,9 +268,8 @@ static void matmul_gemm(struct job *j, int ith) {
     if (r0 >= rows) break;
     int nr = (int)(r0 + MATMUL_TILE < rows ? MATMUL_TILE : rows - r0);
     bool has_min = false;    /* the same for every row of a format */
-    if (j->x16 != NULL)     /* repacked: a group at a time */
-      for (int r = 0; r < nr; r += TY_X16)
-        tr->x16_to_i8(ROW(op->a, r0 + r), tile + (size_t)r * wsize, wsize, n);
+    if (j->x16 != NULL)     /* repacked: the tile is one group */
+      tr->x16_to_i8(ROW(op->a, r0), tile, wsize, n);
     else
       for (int r = 0; r < nr; r++)
         has_min = tr->i8_row != NULL
