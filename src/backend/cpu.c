@@ -386,26 +386,37 @@ static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) 
 /* Rotates pairs (x[i], x[i + d/2]) in NeoX order or (x[2i], x[2i+1]) in the
    original order by theta = pos * base^(-2i/d) * scale / ff[i]. The angle is
    stepped and the rotation rounded as ggml does (its compiler fuses one
-   product of each rotated value into an fma), so the results are its floats. */
+   product of each rotated value into an fma), so the results are its floats.
+   As ggml's rope cache, the cosines and sines are taken once per token and
+   serve all its heads. */
+#define ROPE_MAX_PAIRS 512    /* head sizes up to 1024 (model.c checks) */
+
 static void rope(void *arg, int ith, int nth) {
   const struct ty_op *op = ((struct job *)arg)->op;
   int hd = op->i0, nd = op->i1, neox = op->i2;
-  int64_t n_head = op->dst.cols / hd;
+  int64_t n_head = op->dst.cols / hd, cached = -1;
   float theta_scale = powf(op->f0, -2.0f / nd);
+  float cs[ROPE_MAX_PAIRS], sn[ROPE_MAX_PAIRS];
   long lo, hi;
   ty_pool_range((long)(op->dst.rows * n_head), ith, nth, &lo, &hi);
   for (long k = lo; k < hi; k++) {
     int64_t t = k / n_head, h = k % n_head;
     float *x = (float *)ROW(op->dst, t) + h * hd;
-    float theta = (float)op->pos[t];
-    for (int i = 0; i < nd; i += 2) {
-      float th = op->f1 * (op->ff != NULL ? theta / op->ff[i / 2] : theta);
-      float cs = cosf(th), sn = sinf(th);
-      int a = neox ? i / 2 : i, b = neox ? i / 2 + nd / 2 : i + 1;
+    if (t != cached) {
+      float theta = (float)op->pos[t];
+      for (int i = 0; i < nd / 2; i++) {
+        float th = op->f1 * (op->ff != NULL ? theta / op->ff[i] : theta);
+        cs[i] = cosf(th);
+        sn[i] = sinf(th);
+        theta *= theta_scale;
+      }
+      cached = t;
+    }
+    for (int i = 0; i < nd / 2; i++) {
+      int a = neox ? i : 2 * i, b = neox ? i + nd / 2 : 2 * i + 1;
       float x0 = x[a], x1 = x[b];
-      x[a] = fmaf(x0, cs, -(x1 * sn));
-      x[b] = fmaf(x0, sn, x1 * cs);
-      theta *= theta_scale;
+      x[a] = fmaf(x0, cs[i], -(x1 * sn[i]));
+      x[b] = fmaf(x0, sn[i], x1 * cs[i]);
     }
   }
 }
@@ -555,17 +566,24 @@ static void glu(void *arg, int ith, int nth) {
 }
 
 
-/* ADD (dst = a + b) and SCALE (dst = a * f0), elementwise. */
+/* ADD (dst = a + b) and SCALE (dst = a * f0), elementwise, a row at a time
+   when a share holds whole rows (a decode step's one row is split). */
 static void elementwise(void *arg, int ith, int nth) {
   const struct ty_op *op = ((struct job *)arg)->op;
   int64_t n = op->a.cols;
   long lo, hi;
   ty_pool_range((long)(op->a.rows * n), ith, nth, &lo, &hi);
-  for (long k = lo; k < hi; k++) {
-    int64_t t = k / n, i = k % n;
-    float x = ((const float *)ROW(op->a, t))[i];
-    ((float *)ROW(op->dst, t))[i] = op->kind == TY_OP_ADD ? x + ((const float *)ROW(op->b, t))[i]
-                                                          : x * op->f0;
+  for (long k = lo; k < hi;) {
+    int64_t t = k / n, i0 = k % n, i1 = hi - k < n - i0 ? i0 + (hi - k) : n;
+    const float *a = (const float *)ROW(op->a, t);
+    float *y = (float *)ROW(op->dst, t);
+    if (op->kind == TY_OP_ADD) {
+      const float *b = (const float *)ROW(op->b, t);
+      for (int64_t i = i0; i < i1; i++) y[i] = a[i] + b[i];
+    } else {
+      for (int64_t i = i0; i < i1; i++) y[i] = a[i] * op->f0;
+    }
+    k += i1 - i0;
   }
 }
 

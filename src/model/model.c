@@ -678,10 +678,25 @@ ty_status ty_model_eval_all(ty_model *m, const int32_t *tokens, int n, int from,
 }
 
 
+/* The first index of the largest logit (NaNs never win over l[0]). Two
+   passes that vectorize: the maximum in 16 lanes (x > m ? x : m is exactly
+   a vector max), then the first block of 16 that holds it. A plain scan
+   compares against l[best] and runs one element per load's latency. */
 int32_t ty_model_argmax(const ty_model *m) {
   const float *l = m->s.logits_host;
-  int32_t best = 0;
-  for (int32_t i = 1; i < m->hp.n_vocab; i++)
-    if (l[i] > l[best]) best = i;
-  return best;
+  int32_t n = m->hp.n_vocab, i, full = n / 16 * 16;
+  float lane[16], mx = l[0];
+  for (int k = 0; k < 16; k++) lane[k] = l[0];
+  for (i = 0; i < full; i += 16)
+    for (int k = 0; k < 16; k++) lane[k] = l[i + k] > lane[k] ? l[i + k] : lane[k];
+  for (int k = 0; k < 16; k++) mx = lane[k] > mx ? lane[k] : mx;
+  for (; i < n; i++) mx = l[i] > mx ? l[i] : mx;
+  for (i = 0; i < full; i += 16) {
+    int hit = 0;
+    for (int k = 0; k < 16; k++) hit |= l[i + k] == mx;
+    if (hit) break;
+  }
+  for (; i < n; i++)
+    if (l[i] == mx) return i;
+  return 0;
 }
