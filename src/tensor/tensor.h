@@ -90,6 +90,28 @@ typedef bool (*ty_i8_row_fn)(const void *x, void *out, int64_t n);
    out + r * w_stride; for formats without mins. */
 typedef void (*ty_x16_i8_fn)(const void *x, void *out, size_t w_stride, int64_t n);
 
+/* The K formats' batch product by sub-blocks (gemm_sb.c): a tile of 16
+   rows converted once (sb_tile: nr <= 16 rows row_size apart, the rest
+   zero), then every token of a batch against it (gemm_sb: out[t * os + r]
+   for r < nr, t < nt; y: q8_K rows ys bytes apart; ya: their ty_sb_act
+   sums, yas floats apart). */
+#define TY_SB_ROWS 16
+typedef void (*ty_sb_tile_fn)(const void *x, size_t row_size, int nr, void *out, int64_t n);
+typedef void (*ty_gemm_sb_fn)(int64_t n, int nr, int nt, const void *tile, const void *y,
+                              size_t ys, const float *ya, size_t yas, float *out, size_t os);
+/* Elements per scale of type's sb form (32 or 16), or 0 if it has none. */
+int ty_sb_unit(int type);
+/* Bytes of a tile of 16 rows of n elements, and floats of ty_sb_act's sums. */
+size_t ty_sb_tile_size(int type, int64_t n);
+static inline size_t ty_sb_act_count(int unit, int64_t n) { return (size_t)(n / unit); }
+/* The sums of a q8_K row's quants over each sub-block of unit elements. */
+void ty_sb_act(int unit, const void *yq, float *out, int64_t n);
+/* The portable conversion and product, the references the SIMD ones are
+   tested against. */
+void ty_sb_tile_ref(int type, const void *x, size_t row_size, int nr, void *out, int64_t n);
+void ty_gemm_sb_ref(int64_t n, int unit, int nr, int nt, const void *tile, const void *y,
+                    size_t ys, const float *ya, size_t yas, float *out, size_t os);
+
 struct ty_qtype_traits {
   const char *name;              /* "q4_K", as GGML spells it */
   int blck_size;                 /* elements per block */
@@ -104,6 +126,8 @@ struct ty_qtype_traits {
   ty_dot_x16_fn dot_x16;         /* optional: the product over rows repacked in 16s */
   ty_x16_i8_fn x16_to_i8;        /* optional: repacked rows straight to the i8 form */
   ty_i8_row_fn i8_row;           /* optional: a faster ty_i8_weight for this format */
+  ty_sb_tile_fn sb_tile;         /* optional, with gemm_sb: the K formats' batch product */
+  ty_gemm_sb_fn gemm_sb;
 };
 
 /* Repacks the 16 rows of n elements at src (row_size bytes apart) into one

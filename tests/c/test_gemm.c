@@ -102,6 +102,90 @@ static void test_type(int type, int n) {
 }
 
 
+/* The K formats' sb form (gemm_sb.c): the tile reads back as the
+   dequantizer's floats; the reference product agrees with vec_dot to
+   rounding; every SIMD level's conversion is the reference's byte for byte
+   and its product agrees with the reference, for a whole tile and a
+   partial one, and token counts on and off its pass of 8. */
+static void test_sb(int type, int n) {
+  enum { R = 19, T = 11 };
+  const struct ty_qtype_traits *ref = ty_qtype_get_ref(type), *yt = ty_qtype_get_ref(TY_QTYPE_Q8_K);
+  const int unit = ty_sb_unit(type), nu = (int)ty_sb_act_count(unit, n);
+  size_t xs = ty_qtype_row_size(type, n), ys = ty_qtype_row_size(TY_QTYPE_Q8_K, n);
+  size_t tsz = ty_sb_tile_size(type, n);
+  char *x = malloc(R * xs), *y = malloc(T * ys), *tile[2] = { malloc(tsz), malloc(tsz) };
+  char *fast = malloc(tsz);
+  float *ya = malloc((size_t)T * nu * sizeof *ya);
+  float *f = malloc(n * sizeof *f), *g = malloc(n * sizeof *g);
+  float want[T][R], scale[T][R], got[T][R];
+
+  for (int r = 0; r < R; r++) {
+    for (int i = 0; i < n; i++) f[i] = frand() * (1 + (i % 37 == 0) * 4);
+    ref->from_float(f, x + r * xs, n);
+  }
+  for (int h = 0; h < 2; h++) {    /* rows 0..15, then 16..18 */
+    int nr = h == 0 ? 16 : R - 16;
+    ty_sb_tile_ref(type, x + h * 16 * xs, xs, nr, tile[h], n);
+    const float *sw = (const float *)(tile[h] + (size_t)n * 16), *mw = sw + (size_t)nu * 16;
+    for (int r = 0; r < nr; r++) {
+      ref->to_float(x + (h * 16 + r) * xs, f, n);
+      int bad = 0;
+      for (int i = 0; i < n; i++) {
+        uint8_t q = (uint8_t)tile[h][64 * (i / 4) + 4 * r + i % 4];
+        bad += q * sw[(i / unit) * 16 + r] - mw[(i / unit) * 16 + r] != f[i];
+      }
+      CHECK(bad == 0, "%s n %d row %d: %d elements of the sb form differ from to_float",
+            ref->name, n, h * 16 + r, bad);
+    }
+  }
+  for (int t = 0; t < T; t++) {
+    for (int i = 0; i < n; i++) f[i] = frand() * 2.0f;
+    yt->from_float(f, y + t * ys, n);
+    ty_sb_act(unit, y + t * ys, ya + (size_t)t * nu, n);
+    for (int r = 0; r < R; r++) {
+      ref->vec_dot(n, &want[t][r], x + r * xs, y + t * ys);
+      ref->to_float(x + r * xs, f, n);
+      yt->to_float(y + t * ys, g, n);
+      scale[t][r] = 0.0f;
+      for (int i = 0; i < n; i++) scale[t][r] += fabsf(f[i] * g[i]);
+    }
+  }
+  for (int h = 0; h < 2; h++)
+    ty_gemm_sb_ref(n, unit, h == 0 ? 16 : R - 16, T, tile[h], y, ys, ya, nu, &got[0][16 * h], R);
+  for (int t = 0; t < T; t++)
+    for (int r = 0; r < R; r++)
+      CHECK(close(got[t][r], want[t][r], scale[t][r]), "%s n %d: sb reference product [%d][%d] "
+            "%.7g, vec_dot %.7g", ref->name, n, t, r, got[t][r], want[t][r]);
+
+  for (int level = TY_SIMD_AVX2; level <= TY_SIMD_AVX512; level++) {
+    struct ty_qtype_traits table[TY_QTYPE_COUNT];
+    if (ty_qtype_table_for((enum ty_simd_level)level, table) != 0 || table[type].gemm_sb == NULL)
+      continue;
+    for (int h = 0; h < 2; h++) {
+      int nr = h == 0 ? 16 : R - 16;
+      memset(fast, 0x5A, tsz);
+      table[type].sb_tile(x + h * 16 * xs, xs, nr, fast, n);
+      CHECK(memcmp(fast, tile[h], tsz) == 0, "%s n %d level %d: the SIMD sb tile of %d rows "
+            "differs from the reference's", ref->name, n, level, nr);
+      for (int nt = 1; nt <= T; nt++) {
+        float s[T][R];
+        for (int t = 0; t < nt; t++)
+          for (int r = 0; r < R; r++) s[t][r] = -7.0f;
+        table[type].gemm_sb(n, nr, nt, tile[h], y, ys, ya, nu, &s[0][16 * h], R);
+        for (int t = 0; t < nt; t++)
+          for (int r = 0; r < R; r++) {
+            bool mine = r >= 16 * h && r < 16 * h + nr;
+            CHECK(mine ? close(s[t][r], got[t][r], scale[t][r]) : s[t][r] == -7.0f,
+                  "%s n %d level %d %d rows x %d tokens: [%d][%d] %.7g, reference %.7g",
+                  ref->name, n, level, nr, nt, t, r, s[t][r], got[t][r]);
+          }
+      }
+    }
+  }
+  free(x); free(y); free(tile[0]); free(tile[1]); free(fast); free(ya); free(f); free(g);
+}
+
+
 int main(void) {
   static const int types[] = { TY_QTYPE_Q4_0, TY_QTYPE_Q5_0, TY_QTYPE_Q8_0, TY_QTYPE_Q4_K,
                                TY_QTYPE_Q5_K, TY_QTYPE_Q6_K };
@@ -111,6 +195,11 @@ int main(void) {
     test_type(types[i], bs == 32 ? 64 : 256);
     test_type(types[i], bs == 32 ? 640 : 768);
   }
+  test_sb(TY_QTYPE_Q4_K, 256);
+  test_sb(TY_QTYPE_Q4_K, 1536);
+  test_sb(TY_QTYPE_Q5_K, 512);
+  test_sb(TY_QTYPE_Q6_K, 256);
+  test_sb(TY_QTYPE_Q6_K, 1536);
   CHECK(ty_qtype_to_i8(TY_QTYPE_Q4_1) == NULL, "q4_1 must keep llama.cpp's row-by-row order");
   if (failures) return 1;
   printf("ok: batch product (simd %s)\n", ty_qtype_simd());

@@ -1,0 +1,274 @@
+/*
+ * gemm_sb_avx512.c: the sb form's product (gemm_sb.c) with AVX-512 VNNI,
+ * and the conversion of q4_K and q6_K rows to it.
+ *
+ * Product: one 64-byte vector is lane l (4 quants) of the tile's 16 rows;
+ * a token's 4 quants of that lane, broadcast, make one vpdpbusd that adds
+ * 16 rows' lane dots into 16 integer sums. A sub-block's 8 (q4_K, q5_K) or
+ * 4 (q6_K) lanes chain into the same sums, which are then converted once and
+ * scaled by the 16 rows' sw, less mw times the token's sum over the
+ * sub-block; the 256-block's total is scaled by the token's d. Up to 8
+ * tokens share each weight vector: 3 accumulators each (integer, block,
+ * total), 24 registers.
+ *
+ * Conversion: a row's 64 quants at a time (one vector, as the row stores
+ * them), then 16 rows' vectors transposed as a 16 x 16 matrix of dwords, so
+ * vector l of the result is lane l of all 16 rows.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <immintrin.h>
+
+#include "quants.h"
+
+#define TY_INLINE static inline __attribute__((always_inline))
+
+
+/* ---- the product ---------------------------------------------------------- */
+
+/* nt (1..8) tokens against a tile whose sub-blocks have L lanes (8 or 4). */
+TY_INLINE void sb_tokens(int64_t n, const int L, const int NT, const uint8_t *wq,
+                         const float *sw, const float *mw, const char *y, size_t ys,
+                         const float *ya, size_t yas, __mmask16 keep, float *out, size_t os) {
+  const int units = TY_QK_K / (4 * L);
+  __m512 acc[8];
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < n / TY_QK_K; b++) {
+    const ty_block_q8_K *yb[8];
+    __m512 blk[8];
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; t++) {
+      yb[t] = (const ty_block_q8_K *)(y + (size_t)t * ys) + b;
+      blk[t] = _mm512_setzero_ps();
+    }
+    for (int u = 0; u < units; u++) {
+      const int64_t su = b * units + u;
+      __m512i is[8];
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; t++) is[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+      for (int k = 0; k < L; k++) {
+        const int l = u * L + k;      /* lane within the 256-block */
+        const __m512i w = _mm512_loadu_si512((const void *)(wq + (size_t)(b * 64 + l) * 64));
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; t++) {
+          int32_t v;
+          __builtin_memcpy(&v, yb[t]->qs + 4 * l, 4);
+          is[t] = _mm512_dpbusd_epi32(is[t], w, _mm512_set1_epi32(v));
+        }
+      }
+      const __m512 s = _mm512_loadu_ps(sw + su * TY_SB_ROWS);
+      const __m512 m = _mm512_loadu_ps(mw + su * TY_SB_ROWS);
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; t++) {
+        blk[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[t]), s, blk[t]);
+        blk[t] = _mm512_fnmadd_ps(m, _mm512_set1_ps(ya[(size_t)t * yas + su]), blk[t]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; t++) acc[t] = _mm512_fmadd_ps(blk[t], _mm512_set1_ps(yb[t]->d), acc[t]);
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(out + (size_t)t * os, keep, acc[t]);
+}
+
+
+/* Tokens in passes of 8, then one pass for the rest. */
+#define SB_PRODUCT(name, L) \
+  void name(int64_t n, int nr, int nt, const void *tile, const void *y, size_t ys, \
+            const float *ya, size_t yas, float *out, size_t os) { \
+    const uint8_t *wq = tile; \
+    const float *sw = (const float *)(wq + (size_t)n * TY_SB_ROWS); \
+    const float *mw = sw + (size_t)(n / (4 * (L))) * TY_SB_ROWS; \
+    const __mmask16 keep = (__mmask16)((1u << nr) - 1); \
+    int t = 0; \
+    for (; t + 8 <= nt; t += 8) \
+      sb_tokens(n, L, 8, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, ya + (size_t)t * yas, \
+                yas, keep, out + (size_t)t * os, os); \
+    switch (nt - t) { \
+      case 7: sb_tokens(n, L, 7, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, \
+                        ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); break; \
+      case 6: sb_tokens(n, L, 6, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, \
+                        ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); break; \
+      case 5: sb_tokens(n, L, 5, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, \
+                        ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); break; \
+      case 4: sb_tokens(n, L, 4, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, \
+                        ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); break; \
+      case 3: sb_tokens(n, L, 3, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, \
+                        ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); break; \
+      case 2: sb_tokens(n, L, 2, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, \
+                        ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); break; \
+      case 1: sb_tokens(n, L, 1, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, \
+                        ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); break; \
+      default: break; \
+    } \
+  }
+
+SB_PRODUCT(ty_gemm_sb32_avx512, 8)
+SB_PRODUCT(ty_gemm_sb16_avx512, 4)
+
+
+/* ---- rows to the sb form --------------------------------------------------- */
+
+/* Transposes 16 vectors of 16 dwords (v[r] dword l = row r's lane l) and
+   stores vector l of the result (lane l of the 16 rows) at out + 64 l. */
+TY_INLINE void store_lanes(__m512i v[16], uint8_t *out) {
+  __m512i a[16], b[16];
+  for (int i = 0; i < 8; i++) {       /* per 128 bits: rows 2i, 2i+1 of dwords 4L+{0,1} / {2,3} */
+    a[2 * i] = _mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
+    a[2 * i + 1] = _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) {       /* b[4i + m], 128 bits L: rows 4i..4i+3 of dword 4L + m */
+    b[4 * i] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
+    b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
+    b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+    b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+  }
+  for (int m = 0; m < 4; m++) {       /* dword 4L + m: 128 bits L of b[m], b[4+m], b[8+m], b[12+m] */
+    const __m512i c0 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x44);
+    const __m512i c1 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x44);
+    const __m512i c2 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xEE);
+    const __m512i c3 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xEE);
+    _mm512_storeu_si512((void *)(out + 64 * m), _mm512_shuffle_i32x4(c0, c1, 0x88));
+    _mm512_storeu_si512((void *)(out + 64 * (4 + m)), _mm512_shuffle_i32x4(c0, c1, 0xDD));
+    _mm512_storeu_si512((void *)(out + 64 * (8 + m)), _mm512_shuffle_i32x4(c2, c3, 0x88));
+    _mm512_storeu_si512((void *)(out + 64 * (12 + m)), _mm512_shuffle_i32x4(c2, c3, 0xDD));
+  }
+}
+
+
+/* The 16 rows are 16 streams through memory, more than the hardware
+   prefetcher follows well: each row's block SB_AHEAD blocks on is asked for
+   (bytes at offset of each row, within its size). */
+#define SB_AHEAD 4
+
+TY_INLINE void prefetch_rows(const void *x, size_t row_size, int nr, size_t offset, size_t size,
+                             size_t bytes) {
+  if (offset >= size) return;
+  for (int r = 0; r < nr; r++)
+    for (size_t k = 0; k < bytes; k += 64)
+      _mm_prefetch((const char *)x + r * row_size + offset + k, _MM_HINT_T0);
+}
+
+
+/* Quants c*64 .. c*64+63 of a q4_K super-block: sub-block 2c's 32 low
+   nibbles, then 2c+1's 32 high ones. */
+TY_INLINE __m512i q4_K_quarter(const ty_block_q4_K *x, int c) {
+  const __m512i z = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qs + 32 * c)));
+  return _mm512_and_si512(_mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0)),
+                          _mm512_set1_epi8(0x0F));
+}
+
+
+/* Quants h*128 + c*64 .. +63 of a q6_K super-block (unsigned, 0..63). */
+TY_INLINE __m512i q6_K_quarter(const ty_block_q6_K *x, int h, int c) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+  const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+  const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+  const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+  __m256i v0, v1;
+  if (c == 0) {     /* elements 0..31 and 32..63 of the half: low nibbles, qh bits 0-1, 2-3 */
+    v0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(q, 4), m2));
+    v1 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(q, 2), m2));
+  } else {          /* 64..95 and 96..127: high nibbles, qh bits 4-5, 6-7 */
+    v0 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(q, m2));
+    v1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                         _mm256_and_si256(_mm256_srli_epi16(q, 2), m2));
+  }
+  return _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
+}
+
+
+/* The 8 six-bit scales and 8 mins of a q4_K super-block (ty_scale_min_k4
+   for all j at once, as ggml unpacks them): scales in bytes 0-7, mins 8-15. */
+TY_INLINE __m128i q4_K_scales(const uint8_t *s12) {
+  const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+  uint32_t u[4];
+  __builtin_memcpy(u, s12, 12);
+  u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+  const uint32_t m03 = u[1] & k1;
+  u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+  u[2] = m03;
+  u[0] &= k1;
+  return _mm_loadu_si128((const __m128i *)u);
+}
+
+
+/* Columns j < nc of a 16 x nc matrix of floats (row r at m + nc r): 16
+   rows' sub-block j, stored at out + 16 j, and times f at out2 + 16 j. */
+TY_INLINE void store_columns(const float *m, int nc, float *out, float *out2, float f) {
+  const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4,
+                                                          3, 2, 1, 0), _mm512_set1_epi32(nc));
+  for (int j = 0; j < nc; j++) {
+    const __m512 c = _mm512_i32gather_ps(idx, m + j, 4);
+    _mm512_storeu_ps(out + 16 * j, c);
+    if (out2 != NULL) _mm512_storeu_ps(out2 + 16 * j, _mm512_mul_ps(c, _mm512_set1_ps(f)));
+  }
+}
+
+
+void ty_sb_tile_q4_K_avx512(const void *x, size_t row_size, int nr, void *out, int64_t n) {
+  uint8_t *wq = out;
+  float *sw = (float *)(wq + (size_t)n * TY_SB_ROWS), *mw = sw + (size_t)(n / 32) * TY_SB_ROWS;
+  for (int64_t i = 0; i < n / TY_QK_K; i++) {
+    float s[TY_SB_ROWS * 8], m[TY_SB_ROWS * 8];
+    prefetch_rows(x, row_size, nr, (size_t)(i + SB_AHEAD) * sizeof(ty_block_q4_K),
+                  (size_t)n / TY_QK_K * sizeof(ty_block_q4_K), sizeof(ty_block_q4_K));
+    for (int c = 0; c < 4; c++) {
+      __m512i v[16];
+      for (int r = 0; r < TY_SB_ROWS; r++)
+        v[r] = r < nr ? q4_K_quarter((const ty_block_q4_K *)((const char *)x + r * row_size) + i, c)
+                      : _mm512_setzero_si512();
+      store_lanes(v, wq + (size_t)(i * 64 + 16 * c) * 64);
+    }
+    for (int r = 0; r < TY_SB_ROWS; r++) {
+      __m256 d = _mm256_setzero_ps(), dmin = _mm256_setzero_ps();
+      __m128i sm = _mm_setzero_si128();
+      if (r < nr) {
+        const ty_block_q4_K *b = (const ty_block_q4_K *)((const char *)x + r * row_size) + i;
+        d = _mm256_set1_ps(_cvtsh_ss(b->d));
+        dmin = _mm256_set1_ps(_cvtsh_ss(b->dmin));
+        sm = q4_K_scales(b->scales);
+      }
+      _mm256_storeu_ps(s + 8 * r, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm))));
+      _mm256_storeu_ps(m + 8 * r, _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(
+                                                          _mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)))));
+    }
+    store_columns(s, 8, sw + (size_t)i * 8 * TY_SB_ROWS, NULL, 0.0f);
+    store_columns(m, 8, mw + (size_t)i * 8 * TY_SB_ROWS, NULL, 0.0f);
+  }
+}
+
+
+void ty_sb_tile_q6_K_avx512(const void *x, size_t row_size, int nr, void *out, int64_t n) {
+  uint8_t *wq = out;
+  float *sw = (float *)(wq + (size_t)n * TY_SB_ROWS), *mw = sw + (size_t)(n / 16) * TY_SB_ROWS;
+  for (int64_t i = 0; i < n / TY_QK_K; i++) {
+    prefetch_rows(x, row_size, nr, (size_t)(i + SB_AHEAD) * sizeof(ty_block_q6_K),
+                  (size_t)n / TY_QK_K * sizeof(ty_block_q6_K), sizeof(ty_block_q6_K));
+    for (int q = 0; q < 4; q++) {
+      __m512i v[16];
+      for (int r = 0; r < TY_SB_ROWS; r++)
+        v[r] = r < nr ? q6_K_quarter((const ty_block_q6_K *)((const char *)x + r * row_size) + i,
+                                     q / 2, q % 2)
+                      : _mm512_setzero_si512();
+      store_lanes(v, wq + (size_t)(i * 64 + 16 * q) * 64);
+    }
+    float sc[TY_SB_ROWS * 16];
+    for (int r = 0; r < TY_SB_ROWS; r++) {
+      __m512 f = _mm512_setzero_ps();
+      if (r < nr) {
+        const ty_block_q6_K *b = (const ty_block_q6_K *)((const char *)x + r * row_size) + i;
+        f = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(b->d)),
+                          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                              _mm_loadu_si128((const __m128i *)b->scales))));
+      }
+      _mm512_storeu_ps(sc + 16 * r, f);
+    }
+    /* mw = 32 * sw: q6_K's quants are stored 32 above their value */
+    store_columns(sc, 16, sw + (size_t)i * 16 * TY_SB_ROWS, mw + (size_t)i * 16 * TY_SB_ROWS, 32.0f);
+  }
+}
+
+#endif
