@@ -34,7 +34,7 @@ void ty_quants_fill_avx512(struct ty_qtype_traits *t) {
   t[TY_QTYPE_Q4_K].i8_row = ty_i8_row_q4_K_avx512;
   t[TY_QTYPE_Q6_K].i8_row = ty_i8_row_q6_K_avx512;
   t[TY_QTYPE_Q4_K].sb_tile = ty_sb_tile_q4_K_avx512;
-  t[TY_QTYPE_Q5_K].sb_tile = ty_sb_tile_q5_K;
+  t[TY_QTYPE_Q5_K].sb_tile = ty_sb_tile_q5_K_avx512;
   t[TY_QTYPE_Q6_K].sb_tile = ty_sb_tile_q6_K_avx512;
   t[TY_QTYPE_Q4_K].gemm_sb = t[TY_QTYPE_Q5_K].gemm_sb = ty_gemm_sb32_avx512;
   t[TY_QTYPE_Q6_K].gemm_sb = ty_gemm_sb16_avx512;

@@ -134,11 +134,6 @@ void ty_sb_tile_ref(int type, const void *x, size_t row_size, int nr, void *out,
 }
 
 
-void ty_sb_tile_q5_K(const void *x, size_t row_size, int nr, void *out, int64_t n) {
-  ty_sb_tile_ref(TY_QTYPE_Q5_K, x, row_size, nr, out, n);
-}
-
-
 /* ---- the reference product ---------------------------------------------- */
 
 void ty_gemm_sb_ref(int64_t n, int unit, int nr, int nt, const void *tile, const void *y,

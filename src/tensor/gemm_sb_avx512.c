@@ -1,6 +1,6 @@
 /*
  * gemm_sb_avx512.c: the sb form's product (gemm_sb.c) with AVX-512 VNNI,
- * and the conversion of q4_K and q6_K rows to it.
+ * and the conversion of q4_K, q5_K and q6_K rows to it.
  *
  * Product: one 64-byte vector is lane l (4 quants) of the tile's 16 rows;
  * a token's 4 quants of that lane, broadcast, make one vpdpbusd that adds
@@ -161,6 +161,21 @@ TY_INLINE __m512i q4_K_quarter(const ty_block_q4_K *x, int c) {
 }
 
 
+/* The same quarter of a q5_K super-block: q4_K's nibbles plus 16 where bit
+   2c (first half) or 2c + 1 (second half) of qh is set. */
+TY_INLINE __m512i q5_K_quarter(const ty_block_q5_K *x, int c) {
+  const __m512i z = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qs + 32 * c)));
+  const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x->qh));
+  const __m512i lo = _mm512_and_si512(_mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0)),
+                                      _mm512_set1_epi8(0x0F));
+  const __m512i hb = _mm512_and_si512(
+      _mm512_srlv_epi64(h, _mm512_set_epi64(2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c, 2 * c,
+                                            2 * c, 2 * c)),
+      _mm512_set1_epi8(0x01));
+  return _mm512_or_si512(lo, _mm512_slli_epi16(hb, 4));
+}
+
+
 /* Quants h*128 + c*64 .. +63 of a q6_K super-block (unsigned, 0..63). */
 TY_INLINE __m512i q6_K_quarter(const ty_block_q6_K *x, int h, int c) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
@@ -208,28 +223,36 @@ TY_INLINE void store_columns(const float *m, int nc, float *out, float *out2, fl
 }
 
 
-void ty_sb_tile_q4_K_avx512(const void *x, size_t row_size, int nr, void *out, int64_t n) {
+/* q4_K and q5_K alike: the super-blocks start with d, dmin and the 12
+   bytes of scales and mins; q5_K adds a fifth bit per quant (qh). */
+TY_INLINE void tile_q45_K(const void *x, size_t row_size, int nr, void *out, int64_t n,
+                          const int five) {
+  const size_t bs = five ? sizeof(ty_block_q5_K) : sizeof(ty_block_q4_K);
   uint8_t *wq = out;
   float *sw = (float *)(wq + (size_t)n * TY_SB_ROWS), *mw = sw + (size_t)(n / 32) * TY_SB_ROWS;
   for (int64_t i = 0; i < n / TY_QK_K; i++) {
     float s[TY_SB_ROWS * 8], m[TY_SB_ROWS * 8];
-    prefetch_rows(x, row_size, nr, (size_t)(i + SB_AHEAD) * sizeof(ty_block_q4_K),
-                  (size_t)n / TY_QK_K * sizeof(ty_block_q4_K), sizeof(ty_block_q4_K));
+    prefetch_rows(x, row_size, nr, (size_t)(i + SB_AHEAD) * bs, (size_t)n / TY_QK_K * bs, bs);
     for (int c = 0; c < 4; c++) {
       __m512i v[16];
-      for (int r = 0; r < TY_SB_ROWS; r++)
-        v[r] = r < nr ? q4_K_quarter((const ty_block_q4_K *)((const char *)x + r * row_size) + i, c)
-                      : _mm512_setzero_si512();
+      for (int r = 0; r < TY_SB_ROWS; r++) {
+        const char *b = (const char *)x + r * row_size + (size_t)i * bs;
+        v[r] = r >= nr ? _mm512_setzero_si512()
+               : five  ? q5_K_quarter((const ty_block_q5_K *)b, c)
+                       : q4_K_quarter((const ty_block_q4_K *)b, c);
+      }
       store_lanes(v, wq + (size_t)(i * 64 + 16 * c) * 64);
     }
     for (int r = 0; r < TY_SB_ROWS; r++) {
       __m256 d = _mm256_setzero_ps(), dmin = _mm256_setzero_ps();
       __m128i sm = _mm_setzero_si128();
       if (r < nr) {
-        const ty_block_q4_K *b = (const ty_block_q4_K *)((const char *)x + r * row_size) + i;
-        d = _mm256_set1_ps(_cvtsh_ss(b->d));
-        dmin = _mm256_set1_ps(_cvtsh_ss(b->dmin));
-        sm = q4_K_scales(b->scales);
+        const char *b = (const char *)x + r * row_size + (size_t)i * bs;
+        uint16_t h[2];
+        __builtin_memcpy(h, b, 4);
+        d = _mm256_set1_ps(_cvtsh_ss(h[0]));
+        dmin = _mm256_set1_ps(_cvtsh_ss(h[1]));
+        sm = q4_K_scales((const uint8_t *)b + 4);
       }
       _mm256_storeu_ps(s + 8 * r, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm))));
       _mm256_storeu_ps(m + 8 * r, _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(
@@ -238,6 +261,16 @@ void ty_sb_tile_q4_K_avx512(const void *x, size_t row_size, int nr, void *out, i
     store_columns(s, 8, sw + (size_t)i * 8 * TY_SB_ROWS, NULL, 0.0f);
     store_columns(m, 8, mw + (size_t)i * 8 * TY_SB_ROWS, NULL, 0.0f);
   }
+}
+
+
+void ty_sb_tile_q4_K_avx512(const void *x, size_t row_size, int nr, void *out, int64_t n) {
+  tile_q45_K(x, row_size, nr, out, n, 0);
+}
+
+
+void ty_sb_tile_q5_K_avx512(const void *x, size_t row_size, int nr, void *out, int64_t n) {
+  tile_q45_K(x, row_size, nr, out, n, 1);
 }
 
 

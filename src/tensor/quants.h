@@ -210,8 +210,8 @@ bool ty_i8_row_q6_K_avx512(const void *x, void *out, int64_t n);
 void ty_gemm_i8_avx512(int64_t n, int nr, int nt, const void *w, size_t ws, const void *y,
                        size_t ys, bool has_min, float *out, size_t os);   /* gemm_avx512.c */
 
-void ty_sb_tile_q5_K(const void *x, size_t row_size, int nr, void *out, int64_t n); /* gemm_sb.c */
 void ty_sb_tile_q4_K_avx512(const void *x, size_t row_size, int nr, void *out, int64_t n);
+void ty_sb_tile_q5_K_avx512(const void *x, size_t row_size, int nr, void *out, int64_t n);
 void ty_sb_tile_q6_K_avx512(const void *x, size_t row_size, int nr, void *out, int64_t n);
 void ty_gemm_sb32_avx512(int64_t n, int nr, int nt, const void *tile, const void *y, size_t ys,
                          const float *ya, size_t yas, float *out, size_t os);  /* gemm_sb_avx512.c */
