@@ -279,7 +279,6 @@ static void matmul_gemm(struct job *j, int ith) {
     long r0 = atomic_fetch_add_explicit(&j->next, MATMUL_TILE, memory_order_relaxed);
     if (r0 >= rows) break;
     int nr = (int)(r0 + MATMUL_TILE < rows ? MATMUL_TILE : rows - r0);
-    bool has_min = false;    /* the same for every row of a format */
     if (j->sb_unit > 0) {
       tr->sb_tile(ROW(op->a, r0), op->a.stride, nr, tile, n);
       tr->gemm_sb(n, nr, (int)op->b.rows, tile, j->bq, j->bq_stride, (const float *)j->ya,
@@ -291,10 +290,8 @@ static void matmul_gemm(struct job *j, int ith) {
       tr->x16_to_i8(ROW(op->a, r0), tile, wsize, n);
     else
       for (int r = 0; r < nr; r++)
-        has_min = tr->i8_row != NULL
-                      ? tr->i8_row(ROW(op->a, r0 + r), tile + (size_t)r * wsize, n)
-                      : ty_i8_weight(tr->to_i8, ROW(op->a, r0 + r), tile + (size_t)r * wsize, n);
-    tr->gemm_i8(n, nr, (int)op->b.rows, tile, wsize, j->ya, j->ya_stride, has_min,
+        ty_i8_weight(tr->to_i8, ROW(op->a, r0 + r), tile + (size_t)r * wsize, n);
+    tr->gemm_i8(n, nr, (int)op->b.rows, tile, wsize, j->ya, j->ya_stride,
                 (float *)op->dst.data + r0, op->dst.stride / sizeof(float));
   }
 }
@@ -362,7 +359,7 @@ static void quantize_rows(void *arg, int ith, int nth) {
     if (j->sb_unit > 0)
       ty_sb_act(j->sb_unit, row, (float *)(j->ya + (size_t)t * j->ya_stride), op->b.cols);
     else if (j->ya != NULL)
-      ty_i8_act(a->vec_dot_type, row, j->ya + (size_t)t * j->ya_stride, op->b.cols);
+      ty_i8_act(row, j->ya + (size_t)t * j->ya_stride, op->b.cols);
     else if (j->x16 != NULL)
       ty_x16_act(a->vec_dot_type, row, op->b.cols);
   }

@@ -31,8 +31,6 @@ void ty_quants_fill_avx512(struct ty_qtype_traits *t) {
   /* batches: the byte-dot product for every format with an i8 form */
   for (int i = 0; i < TY_QTYPE_COUNT; i++)
     if (t[i].to_i8 != NULL) t[i].gemm_i8 = ty_gemm_i8_avx512;
-  t[TY_QTYPE_Q4_K].i8_row = ty_i8_row_q4_K_avx512;
-  t[TY_QTYPE_Q6_K].i8_row = ty_i8_row_q6_K_avx512;
   t[TY_QTYPE_Q4_K].sb_tile = ty_sb_tile_q4_K_avx512;
   t[TY_QTYPE_Q5_K].sb_tile = ty_sb_tile_q5_K_avx512;
   t[TY_QTYPE_Q6_K].sb_tile = ty_sb_tile_q6_K_avx512;

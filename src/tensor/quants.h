@@ -205,10 +205,8 @@ void ty_dot_x16_q8_0_avx512(int n, int ng, int nt, const void *x, const void *y,
                             float *s, size_t ss);
 void ty_x16_to_i8_q5_0_avx512(const void *x, void *out, size_t w_stride, int64_t n);
 void ty_x16_to_i8_q8_0_avx512(const void *x, void *out, size_t w_stride, int64_t n);
-bool ty_i8_row_q4_K_avx512(const void *x, void *out, int64_t n);   /* gemm_avx512.c */
-bool ty_i8_row_q6_K_avx512(const void *x, void *out, int64_t n);
 void ty_gemm_i8_avx512(int64_t n, int nr, int nt, const void *w, size_t ws, const void *y,
-                       size_t ys, bool has_min, float *out, size_t os);   /* gemm_avx512.c */
+                       size_t ys, float *out, size_t os);   /* gemm_avx512.c */
 
 void ty_sb_tile_q4_K_avx512(const void *x, size_t row_size, int nr, void *out, int64_t n);
 void ty_sb_tile_q5_K_avx512(const void *x, size_t row_size, int nr, void *out, int64_t n);

@@ -42,18 +42,16 @@ typedef void (*ty_vec_dot_fn)(int n, float *s, const void *x, const void *y);
 #define TY_DOT_ROWS 4
 typedef void (*ty_vec_dot_rows_fn)(int n, float *s, const void *x, size_t bx, const void *y);
 
-/* The batch product (gemm.c): weight rows converted once to an "i8 form"
-   (signed bytes, a float scale per 4 elements, a min per 16), activations
-   (the vec_dot_type rows) to unsigned bytes with their scales, then
+/* The batch product of q4_0, q5_0 and q8_0 (gemm.c): weight rows converted
+   once to an "i8 form" (signed bytes, a float scale per 4 elements), the q8_0
+   activations to unsigned bytes with their scales, then
    out[t * out_stride + r] = dot(row r, token t) for nr rows and nt tokens.
-   n must be a multiple of TY_I8_GROUP. to_i8 fills w[n], sc[n/4] and, for
-   formats with a min, mn[n/16] (element = w * sc - mn) and returns whether
-   there are mins. */
+   n must be a multiple of TY_I8_GROUP. to_i8 fills w[n] and sc[n/4]
+   (element = w * sc). */
 #define TY_I8_GROUP 64
-typedef bool (*ty_to_i8_fn)(const void *x, int8_t *w, float *sc, float *mn, int64_t n);
+typedef void (*ty_to_i8_fn)(const void *x, int8_t *w, float *sc, int64_t n);
 typedef void (*ty_gemm_i8_fn)(int64_t n, int nr, int nt, const void *w, size_t w_stride,
-                              const void *y, size_t y_stride, bool has_min, float *out,
-                              size_t out_stride);
+                              const void *y, size_t y_stride, float *out, size_t out_stride);
 
 /* Rows repacked in groups of 16 (repack.c): a group takes the bytes of its
    16 rows, block by block: the 16 rows' scales side by side, then their
@@ -83,11 +81,8 @@ static inline size_t ty_x16_act_offset(size_t row_size) { return (row_size + 63)
 size_t ty_x16_act_size(int vt, int64_t n);
 /* Appends the derived blocks to the q8_0 or q8_1 row of n elements at row. */
 void ty_x16_act(int vt, void *row, int64_t n);
-/* The whole i8 form of one weight row (quants, scales, lane sums, mins) at
-   out, as ty_i8_weight(to_i8, ...) writes it, byte for byte; returns has-min. */
-typedef bool (*ty_i8_row_fn)(const void *x, void *out, int64_t n);
 /* Converts the 16 rows of the group at x to the i8 form (gemm.c), row r at
-   out + r * w_stride; for formats without mins. */
+   out + r * w_stride. */
 typedef void (*ty_x16_i8_fn)(const void *x, void *out, size_t w_stride, int64_t n);
 
 /* The K formats' batch product by sub-blocks (gemm_sb.c): a tile of 16
@@ -125,7 +120,6 @@ struct ty_qtype_traits {
   ty_gemm_i8_fn gemm_i8;         /* the batch product where it beats vec_dot, else NULL */
   ty_dot_x16_fn dot_x16;         /* optional: the product over rows repacked in 16s */
   ty_x16_i8_fn x16_to_i8;        /* optional: repacked rows straight to the i8 form */
-  ty_i8_row_fn i8_row;           /* optional: a faster ty_i8_weight for this format */
   ty_sb_tile_fn sb_tile;         /* optional, with gemm_sb: the K formats' batch product */
   ty_gemm_sb_fn gemm_sb;
 };
@@ -139,14 +133,13 @@ void ty_x16_to_float(int type, const void *x, int r, float *y, int64_t n);
 /* Bytes of one row of n elements in the i8 form, and of one activation row. */
 size_t ty_i8_weight_size(int64_t n);
 size_t ty_i8_act_size(int64_t n);
-/* Converts weight row x with to_i8 into out (ty_i8_weight_size bytes);
-   returns to_i8's has-min. */
-bool ty_i8_weight(ty_to_i8_fn to_i8, const void *x, void *out, int64_t n);
-/* Converts one quantized activation row (q8_0 or q8_K) into out. */
-void ty_i8_act(int vec_dot_type, const void *yq, void *out, int64_t n);
+/* Converts weight row x with to_i8 into out (ty_i8_weight_size bytes). */
+void ty_i8_weight(ty_to_i8_fn to_i8, const void *x, void *out, int64_t n);
+/* Converts one q8_0 activation row into out. */
+void ty_i8_act(const void *yq, void *out, int64_t n);
 /* The portable product, the reference the SIMD ones are tested against. */
 void ty_gemm_i8_ref(int64_t n, int nr, int nt, const void *w, size_t w_stride, const void *y,
-                    size_t y_stride, bool has_min, float *out, size_t out_stride);
+                    size_t y_stride, float *out, size_t out_stride);
 
 /* Traits of a type id, or NULL if the id is not a type tycho knows.
    The table's function pointers are the fastest kernels for this CPU,
