@@ -263,7 +263,8 @@ static bool use_gemm(const struct ty_op *op, const struct ty_qtype_traits *tr, b
 #define SB_MIN_TOKENS 2
 
 static int sb_unit(const struct ty_op *op, const struct ty_qtype_traits *tr) {
-  return tr->gemm_sb != NULL && op->b.rows >= SB_MIN_TOKENS && op->a.cols % 256 == 0
+  return tr->gemm_sb != NULL && op->b.rows >= SB_MIN_TOKENS &&
+                 ty_sb_tile_size(op->a.type, op->a.cols) > 0
              ? ty_sb_unit(op->a.type) : 0;
 }
 

@@ -41,7 +41,8 @@ int ty_sb_unit(int type) {
 
 size_t ty_sb_tile_size(int type, int64_t n) {
   int u = ty_sb_unit(type);
-  return u == 0 ? 0 : (size_t)n * TY_SB_ROWS + 2 * (size_t)(n / u) * TY_SB_ROWS * sizeof(float);
+  if (u == 0 || n <= 0 || n % TY_QK_K != 0) return 0;
+  return (size_t)n * TY_SB_ROWS + 2 * (size_t)(n / u) * TY_SB_ROWS * sizeof(float);
 }
 
 
@@ -125,8 +126,13 @@ static void row_q6_K(void *tile, int64_t n, int r, const void *vx) {
 
 
 void ty_sb_tile_ref(int type, const void *x, size_t row_size, int nr, void *out, int64_t n) {
-  void (*row)(void *, int64_t, int, const void *) =
-      type == TY_QTYPE_Q4_K ? row_q4_K : type == TY_QTYPE_Q5_K ? row_q5_K : row_q6_K;
+  void (*row)(void *, int64_t, int, const void *);
+  switch (type) {
+    case TY_QTYPE_Q4_K: row = row_q4_K; break;
+    case TY_QTYPE_Q5_K: row = row_q5_K; break;
+    case TY_QTYPE_Q6_K: row = row_q6_K; break;
+    default: return;
+  }
   /* rows past nr: zero quants and scales, so they sum to 0 */
   if (nr < TY_SB_ROWS) memset(out, 0, ty_sb_tile_size(type, n));
   for (int r = 0; r < nr; r++)

@@ -26,8 +26,14 @@
 
 /* ---- the product ---------------------------------------------------------- */
 
+/* The kernel's arrays are indexed by loop counters below compile-time
+   bounds only; clang's array-bounds checks (UBSan) on this fully unrolled
+   code took its sanitizer build minutes per file, so they are left out here.
+   ASan still checks every access. */
+#define SB_NO_BOUNDS_CHECK __attribute__((no_sanitize("bounds")))
+
 /* nt (1..8) tokens against a tile whose sub-blocks have L lanes (8 or 4). */
-TY_INLINE void sb_tokens(int64_t n, const int L, const int NT, const uint8_t *wq,
+TY_INLINE SB_NO_BOUNDS_CHECK void sb_tokens(int64_t n, const int L, const int NT, const uint8_t *wq,
                          const float *sw, const float *mw, const char *y, size_t ys,
                          const float *ya, size_t yas, __mmask16 keep, float *out, size_t os) {
   const int units = TY_QK_K / (4 * L);
@@ -74,34 +80,26 @@ TY_INLINE void sb_tokens(int64_t n, const int L, const int NT, const uint8_t *wq
 }
 
 
-/* Tokens in passes of 8, then one pass for the rest. */
+/* Tokens in passes of 8, then of 4, 2 and 1 for the rest (few shapes: each
+   is a fully unrolled copy of the kernel). */
 #define SB_PRODUCT(name, L) \
-  void name(int64_t n, int nr, int nt, const void *tile, const void *y, size_t ys, \
+  SB_NO_BOUNDS_CHECK void name(int64_t n, int nr, int nt, const void *tile, const void *y, size_t ys, \
             const float *ya, size_t yas, float *out, size_t os) { \
     const uint8_t *wq = tile; \
     const float *sw = (const float *)(wq + (size_t)n * TY_SB_ROWS); \
     const float *mw = sw + (size_t)(n / (4 * (L))) * TY_SB_ROWS; \
     const __mmask16 keep = (__mmask16)((1u << nr) - 1); \
-    int t = 0; \
-    for (; t + 8 <= nt; t += 8) \
-      sb_tokens(n, L, 8, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, ya + (size_t)t * yas, \
-                yas, keep, out + (size_t)t * os, os); \
-    switch (nt - t) { \
-      case 7: sb_tokens(n, L, 7, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, \
-                        ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); break; \
-      case 6: sb_tokens(n, L, 6, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, \
-                        ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); break; \
-      case 5: sb_tokens(n, L, 5, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, \
-                        ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); break; \
-      case 4: sb_tokens(n, L, 4, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, \
-                        ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); break; \
-      case 3: sb_tokens(n, L, 3, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, \
-                        ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); break; \
-      case 2: sb_tokens(n, L, 2, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, \
-                        ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); break; \
-      case 1: sb_tokens(n, L, 1, wq, sw, mw, (const char *)y + (size_t)t * ys, ys, \
-                        ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); break; \
-      default: break; \
+    for (int t = 0, step = 8; t < nt; t += step) { \
+      const char *yt = (const char *)y + (size_t)t * ys; \
+      while (step > nt - t) step /= 2; \
+      if (step == 8) \
+        sb_tokens(n, L, 8, wq, sw, mw, yt, ys, ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); \
+      else if (step == 4) \
+        sb_tokens(n, L, 4, wq, sw, mw, yt, ys, ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); \
+      else if (step == 2) \
+        sb_tokens(n, L, 2, wq, sw, mw, yt, ys, ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); \
+      else \
+        sb_tokens(n, L, 1, wq, sw, mw, yt, ys, ya + (size_t)t * yas, yas, keep, out + (size_t)t * os, os); \
     } \
   }
 

@@ -96,7 +96,8 @@ typedef void (*ty_gemm_sb_fn)(int64_t n, int nr, int nt, const void *tile, const
                               size_t ys, const float *ya, size_t yas, float *out, size_t os);
 /* Elements per scale of type's sb form (32 or 16), or 0 if it has none. */
 int ty_sb_unit(int type);
-/* Bytes of a tile of 16 rows of n elements, and floats of ty_sb_act's sums. */
+/* Bytes of a tile of 16 rows of n elements (0 if the type has no sb form or
+   n is not whole 256-blocks), and floats of ty_sb_act's sums. */
 size_t ty_sb_tile_size(int type, int64_t n);
 static inline size_t ty_sb_act_count(int unit, int64_t n) { return (size_t)(n / unit); }
 /* The sums of a q8_K row's quants over each sub-block of unit elements. */
