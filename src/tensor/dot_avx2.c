@@ -450,6 +450,11 @@ void ty_quants_fill_avx2(struct ty_qtype_traits *t) {
   t[TY_QTYPE_F16].vec_dot = vec_dot_f16;
   t[TY_QTYPE_F16].to_float = f16_to_float;
   t[TY_QTYPE_BF16].vec_dot = vec_dot_bf16;
+  t[TY_QTYPE_Q4_K].sb_tile = ty_sb_tile_q4_K_avx2;
+  t[TY_QTYPE_Q5_K].sb_tile = ty_sb_tile_q5_K_avx2;
+  t[TY_QTYPE_Q6_K].sb_tile = ty_sb_tile_q6_K_avx2;
+  t[TY_QTYPE_Q4_K].gemm_sb = t[TY_QTYPE_Q5_K].gemm_sb = ty_gemm_sb32_avx2;
+  t[TY_QTYPE_Q6_K].gemm_sb = ty_gemm_sb16_avx2;
 }
 
 #endif

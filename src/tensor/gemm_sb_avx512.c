@@ -17,20 +17,12 @@
  */
 #if defined(__x86_64__) || defined(__i386__)
 
-#include <immintrin.h>
+#include <stddef.h>
 
-#include "quants.h"
-
-#define TY_INLINE static inline __attribute__((always_inline))
+#include "gemm_sb_x86.h"
 
 
 /* ---- the product ---------------------------------------------------------- */
-
-/* The kernel's arrays are indexed by loop counters below compile-time
-   bounds only; clang's array-bounds checks (UBSan) on this fully unrolled
-   code took its sanitizer build minutes per file, so they are left out here.
-   ASan still checks every access. */
-#define SB_NO_BOUNDS_CHECK __attribute__((no_sanitize("bounds")))
 
 /* nt (1..8) tokens against a tile whose sub-blocks have L lanes (8 or 4). */
 TY_INLINE SB_NO_BOUNDS_CHECK void sb_tokens(int64_t n, const int L, const int NT, const uint8_t *wq,
@@ -136,75 +128,11 @@ TY_INLINE void store_lanes(__m512i v[16], uint8_t *out) {
 }
 
 
-/* The 16 rows are 16 streams through memory, more than the hardware
-   prefetcher follows well: each row's block SB_AHEAD blocks on is asked for
-   (bytes at offset of each row, within its size). */
-#define SB_AHEAD 4
-
-TY_INLINE void prefetch_rows(const void *x, size_t row_size, int nr, size_t offset, size_t size,
-                             size_t bytes) {
-  if (offset >= size) return;
-  for (int r = 0; r < nr; r++)
-    for (size_t k = 0; k < bytes; k += 64)
-      _mm_prefetch((const char *)x + r * row_size + offset + k, _MM_HINT_T0);
-}
-
-
-/* Quants c*64 .. c*64+63 of a q4_K super-block: sub-block 2c's 32 low
-   nibbles, then 2c+1's 32 high ones. */
-TY_INLINE __m512i q4_K_quarter(const ty_block_q4_K *x, int c) {
-  const __m512i z = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qs + 32 * c)));
-  return _mm512_and_si512(_mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0)),
-                          _mm512_set1_epi8(0x0F));
-}
-
-
-/* The same quarter of a q5_K super-block: q4_K's nibbles plus 16 where bit
-   2c (first half) or 2c + 1 (second half) of qh is set. */
-TY_INLINE __m512i q5_K_quarter(const ty_block_q5_K *x, int c) {
-  const __m512i z = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qs + 32 * c)));
-  const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x->qh));
-  const __m512i lo = _mm512_and_si512(_mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0)),
-                                      _mm512_set1_epi8(0x0F));
-  const __m512i hb = _mm512_and_si512(
-      _mm512_srlv_epi64(h, _mm512_set_epi64(2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c, 2 * c,
-                                            2 * c, 2 * c)),
-      _mm512_set1_epi8(0x01));
-  return _mm512_or_si512(lo, _mm512_slli_epi16(hb, 4));
-}
-
-
-/* Quants h*128 + c*64 .. +63 of a q6_K super-block (unsigned, 0..63). */
-TY_INLINE __m512i q6_K_quarter(const ty_block_q6_K *x, int h, int c) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
-  const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
-  const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
-  const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
-  __m256i v0, v1;
-  if (c == 0) {     /* elements 0..31 and 32..63 of the half: low nibbles, qh bits 0-1, 2-3 */
-    v0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(q, 4), m2));
-    v1 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(q, 2), m2));
-  } else {          /* 64..95 and 96..127: high nibbles, qh bits 4-5, 6-7 */
-    v0 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(q, m2));
-    v1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                         _mm256_and_si256(_mm256_srli_epi16(q, 2), m2));
-  }
-  return _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
-}
-
-
-/* The 8 six-bit scales and 8 mins of a q4_K super-block (ty_scale_min_k4
-   for all j at once, as ggml unpacks them): scales in bytes 0-7, mins 8-15. */
-TY_INLINE __m128i q4_K_scales(const uint8_t *s12) {
-  const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
-  uint32_t u[4];
-  __builtin_memcpy(u, s12, 12);
-  u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
-  const uint32_t m03 = u[1] & k1;
-  u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
-  u[2] = m03;
-  u[0] &= k1;
-  return _mm_loadu_si128((const __m128i *)u);
+/* A q4_K or q5_K quarter (gemm_sb_x86.h) as one vector. */
+TY_INLINE __m512i q45_K_quarter512(const uint8_t *qs, const uint8_t *qh, int c) {
+  __m256i lo, hi;
+  q45_K_quarter(qs, qh, c, &lo, &hi);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
 
@@ -234,27 +162,18 @@ TY_INLINE void tile_q45_K(const void *x, size_t row_size, int nr, void *out, int
     for (int c = 0; c < 4; c++) {
       __m512i v[16];
       for (int r = 0; r < TY_SB_ROWS; r++) {
-        const char *b = (const char *)x + r * row_size + (size_t)i * bs;
+        const uint8_t *b = (const uint8_t *)x + r * row_size + (size_t)i * bs;
         v[r] = r >= nr ? _mm512_setzero_si512()
-               : five  ? q5_K_quarter((const ty_block_q5_K *)b, c)
-                       : q4_K_quarter((const ty_block_q4_K *)b, c);
+                       : q45_K_quarter512(b + (five ? offsetof(ty_block_q5_K, qs) : offsetof(ty_block_q4_K, qs)),
+                                          five ? b + offsetof(ty_block_q5_K, qh) : NULL, c);
       }
       store_lanes(v, wq + (size_t)(i * 64 + 16 * c) * 64);
     }
     for (int r = 0; r < TY_SB_ROWS; r++) {
-      __m256 d = _mm256_setzero_ps(), dmin = _mm256_setzero_ps();
-      __m128i sm = _mm_setzero_si128();
-      if (r < nr) {
-        const char *b = (const char *)x + r * row_size + (size_t)i * bs;
-        uint16_t h[2];
-        __builtin_memcpy(h, b, 4);
-        d = _mm256_set1_ps(_cvtsh_ss(h[0]));
-        dmin = _mm256_set1_ps(_cvtsh_ss(h[1]));
-        sm = q4_K_scales((const uint8_t *)b + 4);
-      }
-      _mm256_storeu_ps(s + 8 * r, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm))));
-      _mm256_storeu_ps(m + 8 * r, _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(
-                                                          _mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)))));
+      __m256 sr, mr;
+      q45_K_row_scales(r < nr ? (const char *)x + r * row_size + (size_t)i * bs : NULL, &sr, &mr);
+      _mm256_storeu_ps(s + 8 * r, sr);
+      _mm256_storeu_ps(m + 8 * r, mr);
     }
     store_columns(s, 8, sw + (size_t)i * 8 * TY_SB_ROWS, NULL, 0.0f);
     store_columns(m, 8, mw + (size_t)i * 8 * TY_SB_ROWS, NULL, 0.0f);
@@ -281,9 +200,13 @@ void ty_sb_tile_q6_K_avx512(const void *x, size_t row_size, int nr, void *out, i
     for (int q = 0; q < 4; q++) {
       __m512i v[16];
       for (int r = 0; r < TY_SB_ROWS; r++)
-        v[r] = r < nr ? q6_K_quarter((const ty_block_q6_K *)((const char *)x + r * row_size) + i,
-                                     q / 2, q % 2)
-                      : _mm512_setzero_si512();
+        if (r < nr) {
+          __m256i v0, v1;
+          q6_K_quarter((const ty_block_q6_K *)((const char *)x + r * row_size) + i, q / 2, q % 2, &v0, &v1);
+          v[r] = _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
+        } else {
+          v[r] = _mm512_setzero_si512();
+        }
       store_lanes(v, wq + (size_t)(i * 64 + 16 * q) * 64);
     }
     float sc[TY_SB_ROWS * 16];

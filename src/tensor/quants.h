@@ -208,6 +208,13 @@ void ty_x16_to_i8_q8_0_avx512(const void *x, void *out, size_t w_stride, int64_t
 void ty_gemm_i8_avx512(int64_t n, int nr, int nt, const void *w, size_t ws, const void *y,
                        size_t ys, float *out, size_t os);   /* gemm_avx512.c */
 
+void ty_sb_tile_q4_K_avx2(const void *x, size_t row_size, int nr, void *out, int64_t n);
+void ty_sb_tile_q5_K_avx2(const void *x, size_t row_size, int nr, void *out, int64_t n);
+void ty_sb_tile_q6_K_avx2(const void *x, size_t row_size, int nr, void *out, int64_t n);
+void ty_gemm_sb32_avx2(int64_t n, int nr, int nt, const void *tile, const void *y, size_t ys,
+                       const float *ya, size_t yas, float *out, size_t os);  /* gemm_sb_avx2.c */
+void ty_gemm_sb16_avx2(int64_t n, int nr, int nt, const void *tile, const void *y, size_t ys,
+                       const float *ya, size_t yas, float *out, size_t os);
 void ty_sb_tile_q4_K_avx512(const void *x, size_t row_size, int nr, void *out, int64_t n);
 void ty_sb_tile_q5_K_avx512(const void *x, size_t row_size, int nr, void *out, int64_t n);
 void ty_sb_tile_q6_K_avx512(const void *x, size_t row_size, int nr, void *out, int64_t n);
