@@ -30,6 +30,21 @@ static int close(float a, float b, float scale) {
 }
 
 
+/* vec_dot of row x and token y (the wanted value), and the sum of the
+   products' magnitudes (the scale its rounding is judged against). */
+static void want_of(const struct ty_qtype_traits *ref, const struct ty_qtype_traits *yt,
+                    const void *x, const void *y, int n, float *want, float *scale) {
+  float *f = malloc(n * sizeof *f), *g = malloc(n * sizeof *g);
+  ref->vec_dot(n, want, x, y);
+  ref->to_float(x, f, n);
+  yt->to_float(y, g, n);
+  *scale = 0.0f;
+  for (int i = 0; i < n; i++) *scale += fabsf(f[i] * g[i]);
+  free(f);
+  free(g);
+}
+
+
 static void test_type(int type, int n) {
   enum { R = 7, T = 6 };
   const struct ty_qtype_traits *ref = ty_qtype_get_ref(type);
@@ -38,7 +53,7 @@ static void test_type(int type, int n) {
   size_t xs = ty_qtype_row_size(type, n), ys = ty_qtype_row_size(ref->vec_dot_type, n);
   size_t wsz = ty_i8_weight_size(n), asz = ty_i8_act_size(n);
   char *x = malloc(R * xs), *y = malloc(T * ys), *w = malloc(R * wsz), *a = malloc(T * asz);
-  float *f = malloc(n * sizeof *f), *g = malloc(n * sizeof *g);
+  float *f = malloc(n * sizeof *f);
   float want[T][R], scale[T][R], got[T][R];
 
   for (int r = 0; r < R; r++) {
@@ -59,11 +74,7 @@ static void test_type(int type, int n) {
     yt->from_float(f, y + t * ys, n);
     ty_i8_act(y + t * ys, a + t * asz, n);
     for (int r = 0; r < R; r++) {
-      ref->vec_dot(n, &want[t][r], x + r * xs, y + t * ys);
-      ref->to_float(x + r * xs, f, n);
-      yt->to_float(y + t * ys, g, n);
-      scale[t][r] = 0.0f;
-      for (int i = 0; i < n; i++) scale[t][r] += fabsf(f[i] * g[i]);
+      want_of(ref, yt, x + r * xs, y + t * ys, n, &want[t][r], &scale[t][r]);
     }
   }
   ty_gemm_i8_ref(n, R, T, w, wsz, a, asz, &got[0][0], R);
@@ -87,7 +98,7 @@ static void test_type(int type, int n) {
                   "%.7g, reference %.7g", ref->name, n, level, nr, nt, t, r, s[t][r], got[t][r]);
       }
   }
-  free(x); free(y); free(w); free(a); free(f); free(g);
+  free(x); free(y); free(w); free(a); free(f);
 }
 
 
@@ -105,7 +116,7 @@ static void test_sb(int type, int n) {
   char *x = malloc(R * xs), *y = malloc(T * ys), *tile[2] = { malloc(tsz), malloc(tsz) };
   char *fast = malloc(tsz);
   float *ya = malloc((size_t)T * nu * sizeof *ya);
-  float *f = malloc(n * sizeof *f), *g = malloc(n * sizeof *g);
+  float *f = malloc(n * sizeof *f);
   float want[T][R], scale[T][R], got[T][R];
 
   for (int r = 0; r < R; r++) {
@@ -132,11 +143,7 @@ static void test_sb(int type, int n) {
     yt->from_float(f, y + t * ys, n);
     ty_sb_act(unit, y + t * ys, ya + (size_t)t * nu, n);
     for (int r = 0; r < R; r++) {
-      ref->vec_dot(n, &want[t][r], x + r * xs, y + t * ys);
-      ref->to_float(x + r * xs, f, n);
-      yt->to_float(y + t * ys, g, n);
-      scale[t][r] = 0.0f;
-      for (int i = 0; i < n; i++) scale[t][r] += fabsf(f[i] * g[i]);
+      want_of(ref, yt, x + r * xs, y + t * ys, n, &want[t][r], &scale[t][r]);
     }
   }
   for (int h = 0; h < 2; h++)
@@ -171,7 +178,7 @@ static void test_sb(int type, int n) {
       }
     }
   }
-  free(x); free(y); free(tile[0]); free(tile[1]); free(fast); free(ya); free(f); free(g);
+  free(x); free(y); free(tile[0]); free(tile[1]); free(fast); free(ya); free(f);
 }
 
 
