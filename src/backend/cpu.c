@@ -54,7 +54,7 @@ struct job {
   size_t bq_stride;
   ty_dot_x16_fn x16;        /* MATMUL: the weights are repacked, read by this */
   size_t per_thread;        /* ATTENTION: bytes of work buffer per thread; MATMUL in
-                               i8 form: bytes of each thread's weight tile */
+                               i8 or sb form: bytes of each thread's weight tile */
   atomic_long next;         /* MATMUL: first row of the next unclaimed tile */
   char *ya;                 /* MATMUL in i8 form: the activations (ya_stride apart); */
   size_t ya_stride;         /* in sb form: their sums per sub-block of sb_unit (gemm_sb.c) */
@@ -374,7 +374,8 @@ static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) 
   ty_status st;
   if (a->vec_dot_type != TY_QTYPE_F32) {
     /* work: the quantized activations, then for the i8 form the activations
-       again in that form and a weight tile per thread, each 64-byte aligned */
+       again in that form (for the sb form their sums per sub-block) and a
+       weight tile per thread, each 64-byte aligned */
     size_t bq_size, ya_size = 0;
     bool gemm = (j.sb_unit = sb_unit(op, a)) == 0 && use_gemm(op, a, j.x16 != NULL);
     j.bq_stride = j.x16 != NULL && !gemm ? ty_x16_act_size(a->vec_dot_type, op->b.cols)
