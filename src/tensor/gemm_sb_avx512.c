@@ -24,10 +24,12 @@
 
 /* ---- the product ---------------------------------------------------------- */
 
-/* nt (1..8) tokens against a tile whose sub-blocks have L lanes (8 or 4). */
-TY_INLINE SB_NO_BOUNDS_CHECK void sb_tokens(int64_t n, const int L, const int NT, const uint8_t *wq,
-                         const float *sw, const float *mw, const char *y, size_t ys,
-                         const float *ya, size_t yas, __mmask16 keep, float *out, size_t os) {
+/* NT (8, 4, 2 or 1) tokens against a tile whose sub-blocks have L lanes
+   (8 or 4). */
+TY_INLINE SB_NO_BOUNDS_CHECK void sb_tokens(int64_t n, const int L, const int NT,
+                                            const uint8_t *wq, const float *sw, const float *mw,
+                                            const char *y, size_t ys, const float *ya, size_t yas,
+                                            __mmask16 keep, float *out, size_t os) {
   const int units = TY_QK_K / (4 * L);
   __m512 acc[8];
 #pragma GCC unroll 8
