@@ -65,9 +65,8 @@ static inline size_t sb_at(int r, int64_t i) { return (size_t)(64 * (i / 4) + 4 
 #define SB_Q(tile, r, i) ((uint8_t *)(tile))[sb_at(r, i)]
 
 static void put_scale(void *tile, int64_t n, int unit, int r, int64_t u, float sw, float mw) {
-  float *s = (float *)((char *)tile + (size_t)n * TY_SB_ROWS);
-  s[u * TY_SB_ROWS + r] = sw;
-  s[(n / unit + u) * TY_SB_ROWS + r] = mw;
+  ty_sb_scales(tile, n)[u * TY_SB_ROWS + r] = sw;
+  ty_sb_mins(tile, n, unit)[u * TY_SB_ROWS + r] = mw;
 }
 
 
@@ -144,8 +143,7 @@ void ty_sb_tile_ref(int type, const void *x, size_t row_size, int nr, void *out,
 
 void ty_gemm_sb_ref(int64_t n, int unit, int nr, int nt, const void *tile, const void *y,
                     size_t ys, const float *ya, size_t yas, float *out, size_t os) {
-  const float *sw = (const float *)((const char *)tile + (size_t)n * TY_SB_ROWS);
-  const float *mw = sw + (size_t)(n / unit) * TY_SB_ROWS;
+  const float *sw = ty_sb_scales(tile, n), *mw = ty_sb_mins(tile, n, unit);
   for (int t = 0; t < nt; t++) {
     const ty_block_q8_K *yt = (const ty_block_q8_K *)((const char *)y + (size_t)t * ys);
     const float *sum = ya + (size_t)t * yas;

@@ -80,8 +80,7 @@ TY_INLINE SB_NO_BOUNDS_CHECK void sb_tokens(int64_t n, const int L, const int NT
   SB_NO_BOUNDS_CHECK void name(int64_t n, int nr, int nt, const void *tile, const void *y, size_t ys, \
             const float *ya, size_t yas, float *out, size_t os) { \
     const uint8_t *wq = tile; \
-    const float *sw = (const float *)(wq + (size_t)n * TY_SB_ROWS); \
-    const float *mw = sw + (size_t)(n / (4 * (L))) * TY_SB_ROWS; \
+    const float *sw = ty_sb_scales(tile, n), *mw = ty_sb_mins(tile, n, 4 * (L)); \
     const __mmask16 keep = (__mmask16)((1u << nr) - 1); \
     for (int t = 0, step = 8; t < nt; t += step) { \
       const char *yt = (const char *)y + (size_t)t * ys; \
@@ -157,7 +156,7 @@ TY_INLINE void tile_q45_K(const void *x, size_t row_size, int nr, void *out, int
                           const int five) {
   const size_t bs = five ? sizeof(ty_block_q5_K) : sizeof(ty_block_q4_K);
   uint8_t *wq = out;
-  float *sw = (float *)(wq + (size_t)n * TY_SB_ROWS), *mw = sw + (size_t)(n / 32) * TY_SB_ROWS;
+  float *sw = ty_sb_scales(out, n), *mw = ty_sb_mins(out, n, 32);
   for (int64_t i = 0; i < n / TY_QK_K; i++) {
     float s[TY_SB_ROWS * 8], m[TY_SB_ROWS * 8];
     prefetch_rows(x, row_size, nr, (size_t)(i + SB_AHEAD) * bs, (size_t)n / TY_QK_K * bs, bs);
@@ -195,7 +194,7 @@ void ty_sb_tile_q5_K_avx512(const void *x, size_t row_size, int nr, void *out, i
 
 void ty_sb_tile_q6_K_avx512(const void *x, size_t row_size, int nr, void *out, int64_t n) {
   uint8_t *wq = out;
-  float *sw = (float *)(wq + (size_t)n * TY_SB_ROWS), *mw = sw + (size_t)(n / 16) * TY_SB_ROWS;
+  float *sw = ty_sb_scales(out, n), *mw = ty_sb_mins(out, n, 16);
   for (int64_t i = 0; i < n / TY_QK_K; i++) {
     prefetch_rows(x, row_size, nr, (size_t)(i + SB_AHEAD) * sizeof(ty_block_q6_K),
                   (size_t)n / TY_QK_K * sizeof(ty_block_q6_K), sizeof(ty_block_q6_K));

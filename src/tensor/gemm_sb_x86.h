@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include "quants.h"
+#include "simd_x86.h"
 
 #define TY_INLINE static inline __attribute__((always_inline))
 
@@ -70,17 +71,10 @@ TY_INLINE void q6_K_quarter(const ty_block_q6_K *x, int h, int c, __m256i *v0, _
 
 
 /* The 8 six-bit scales and 8 mins of a q4_K or q5_K super-block
-   (ty_scale_min_k4 for all j at once, as ggml unpacks them): scales in
-   bytes 0-7, mins 8-15. */
+   (ty_k4_unpack): scales in bytes 0-7, mins 8-15. */
 TY_INLINE __m128i q4_K_scales(const uint8_t *s12) {
-  const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
   uint32_t u[4];
-  __builtin_memcpy(u, s12, 12);
-  u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
-  const uint32_t m03 = u[1] & k1;
-  u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
-  u[2] = m03;
-  u[0] &= k1;
+  ty_k4_unpack(s12, u);
   return _mm_loadu_si128((const __m128i *)u);
 }
 

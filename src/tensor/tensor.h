@@ -100,6 +100,14 @@ int ty_sb_unit(int type);
    n is not whole 256-blocks), and floats of ty_sb_act's sums. */
 size_t ty_sb_tile_size(int type, int64_t n);
 static inline size_t ty_sb_act_count(int unit, int64_t n) { return (size_t)(n / unit); }
+/* Where a tile's scales (sw) and mins (mw) start, after its n * 16 quants;
+   like strchr, the pointer keeps whatever constness the caller gives it. */
+static inline float *ty_sb_scales(const void *tile, int64_t n) {
+  return (float *)((char *)tile + (size_t)n * TY_SB_ROWS);
+}
+static inline float *ty_sb_mins(const void *tile, int64_t n, int unit) {
+  return ty_sb_scales(tile, n) + (size_t)(n / unit) * TY_SB_ROWS;
+}
 /* The sums of a q8_K row's quants over each sub-block of unit elements. */
 void ty_sb_act(int unit, const void *yq, float *out, int64_t n);
 /* The portable conversion and product, the references the SIMD ones are
