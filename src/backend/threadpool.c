@@ -20,8 +20,13 @@
    to bridge the gap between the jobs of one forward pass. */
 #define SPIN_LIMIT 20000
 
+/* What is left of a thread's share: [lo, hi) as hi << 32 | lo, on a cache
+   line of its own, which only its owner writes until the others steal. */
+struct share { _Alignas(64) atomic_ullong span; };
+
 struct ty_pool {
   int n;
+  struct share *shares;     /* n of them (ty_pool_deal) */
   pthread_t *threads;
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -75,6 +80,12 @@ ty_pool *ty_pool_new(int n, ty_err *err) {
     return NULL;
   }
   p->n = 1;
+  if ((p->shares = aligned_alloc(64, (size_t)n * sizeof *p->shares)) == NULL) {
+    free(p->threads);
+    free(p);
+    ty_err_set(err, TY_ERR_NOMEM, "thread pool: out of memory");
+    return NULL;
+  }
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
   for (int i = 1; i < n; i++) {
@@ -121,6 +132,7 @@ void ty_pool_free(ty_pool *p) {
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->cv);
   free(p->threads);
+  free(p->shares);
   free(p);
 }
 
@@ -146,4 +158,37 @@ void ty_pool_run(ty_pool *p, ty_pool_fn fn, void *arg) {
     if (spins < 4096) cpu_relax();
     else sched_yield();
   }
+}
+
+
+/* Published by ty_pool_run's generation bump, as fn and arg are. */
+void ty_pool_deal(ty_pool *p, long n) {
+  for (int i = 0; i < p->n; i++) {
+    long lo, hi;
+    ty_pool_range(n, i, p->n, &lo, &hi);
+    atomic_store_explicit(&p->shares[i].span, (unsigned long long)hi << 32 | (unsigned long long)lo,
+                          memory_order_relaxed);
+  }
+}
+
+
+bool ty_pool_take(ty_pool *p, int ith, long *lo, long *hi) {
+  for (int k = 0; k < p->n; k++) {
+    const int v = (ith + k) % p->n;           /* its own share first */
+    atomic_ullong *span = &p->shares[v].span;
+    unsigned long long cur = atomic_load_explicit(span, memory_order_relaxed);
+    for (;;) {
+      const unsigned long long a = cur & 0xFFFFFFFFu, b = cur >> 32;
+      if (a >= b) break;
+      const unsigned long long take = p->n == 1 ? b - a : (b - a + 1) / 2;   /* alone: all */
+      const unsigned long long next = k == 0 ? b << 32 | (a + take) : (b - take) << 32 | a;
+      if (atomic_compare_exchange_weak_explicit(span, &cur, next, memory_order_relaxed,
+                                                memory_order_relaxed)) {
+        *lo = (long)(k == 0 ? a : b - take);
+        *hi = (long)(k == 0 ? a + take : b);
+        return true;
+      }
+    }
+  }
+  return false;
 }

@@ -9,6 +9,8 @@
 
 #include "../base/base.h"
 
+#include <stdbool.h>
+
 typedef struct ty_pool ty_pool;
 
 /* Runs on every thread: ith in [0, nth). */
@@ -22,6 +24,18 @@ int ty_pool_size(const ty_pool *p);
 /* Runs fn(arg, ith, nth) on all threads and returns when all are done.
    Not reentrant: one job at a time, from one calling thread. */
 void ty_pool_run(ty_pool *p, ty_pool_fn fn, void *arg);
+
+/* Deals [0, n) (n < 2^32) out for the next ty_pool_run: thread ith's share
+   is part ith of ty_pool_range. Call before ty_pool_run, from its caller. */
+void ty_pool_deal(ty_pool *p, long n);
+
+/* The next piece [*lo, *hi) for thread ith, or false when all is taken. A
+   thread takes its own share from the front, half of what is left each time
+   (at least one), so most of its reads stay one long run; its share done, it
+   takes halves of the others' from the back. A thread the machine delays
+   (another guest on its core) hands its last pieces to the others instead
+   of holding them all at the end of the job. */
+bool ty_pool_take(ty_pool *p, int ith, long *lo, long *hi);
 
 /* Splits [0, n) into nth nearly equal parts; sets [*lo, *hi) for part ith. */
 static inline void ty_pool_range(long n, int ith, int nth, long *lo, long *hi) {

@@ -3,7 +3,9 @@
  * thread with the right (ith, nth); ty_pool_range splits [0, n) into
  * disjoint parts that cover it; thousands of back-to-back jobs (a decode
  * step's pattern) lose no work; pools of 1 to 8 threads start and stop,
- * also with more threads than cores.
+ * also with more threads than cores. ty_pool_deal / ty_pool_take hand out
+ * every index once, in non-empty pieces, and a thread that is late to start
+ * has its share taken by the others.
  */
 #include "backend/threadpool.h"
 #include "check.h"
@@ -11,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 
 struct job {
@@ -31,7 +34,66 @@ static void fill(void *arg, int ith, int nth) {
 }
 
 
+/* Each index taken counts once at seen[i], with the thread that took it. */
+struct take_job {
+  ty_pool *p;
+  atomic_int seen[512];
+  atomic_int by[512];
+  atomic_int empty;         /* pieces with lo >= hi */
+  int late;                 /* this thread sleeps first, or -1 */
+};
+
+static void take_all(void *arg, int ith, int nth) {
+  struct take_job *j = arg;
+  long lo, hi;
+  if (ith == j->late) nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+  while (ty_pool_take(j->p, ith, &lo, &hi)) {
+    if (lo >= hi) atomic_fetch_add(&j->empty, 1);
+    for (long i = lo; i < hi; i++) {
+      atomic_fetch_add(&j->seen[i], 1);
+      atomic_store(&j->by[i], ith);
+    }
+  }
+}
+
+
+static void test_take(void) {
+  static struct take_job j;
+  for (int n = 1; n <= 5; n++) {
+    ty_err err;
+    ty_pool *p = ty_pool_new(n, &err);
+    CHECK(p != NULL, "pool of %d: %s", n, p ? "" : err.msg);
+    if (p == NULL) continue;
+    for (int rep = 0; rep < 300 && !failures; rep++) {
+      long count = rep % 3 == 0 ? rep % 7 : rep % 512;
+      memset(&j, 0, sizeof j);
+      j.p = p;
+      j.late = -1;
+      ty_pool_deal(p, count);
+      ty_pool_run(p, take_all, &j);
+      for (long i = 0; i < 512; i++)
+        CHECK(atomic_load(&j.seen[i]) == (i < count), "pool of %d, %ld items: item %ld taken %d times",
+              n, count, i, atomic_load(&j.seen[i]));
+      CHECK(atomic_load(&j.empty) == 0, "pool of %d: %d empty pieces", n, atomic_load(&j.empty));
+    }
+    if (n > 1) {            /* the last thread starts 50 ms late: the others take its share */
+      long lo, hi, stolen = 0;
+      memset(&j, 0, sizeof j);
+      j.p = p;
+      j.late = n - 1;
+      ty_pool_deal(p, 400);
+      ty_pool_run(p, take_all, &j);
+      ty_pool_range(400, n - 1, n, &lo, &hi);
+      for (long i = lo; i < hi; i++) stolen += atomic_load(&j.by[i]) != n - 1;
+      CHECK(stolen > 0, "pool of %d: a late thread kept all %ld of its share", n, hi - lo);
+    }
+    ty_pool_free(p);
+  }
+}
+
+
 int main(void) {
+  test_take();
   for (int n = 1; n <= 8; n++) {
     ty_err err;
     ty_pool *p = ty_pool_new(n, &err);
