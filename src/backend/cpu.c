@@ -37,10 +37,24 @@ struct packed {
   ty_dot_x16_fn dot;
 };
 
+/* The cosines and sines of one position's rope angles (rope). */
+#define ROPE_MAX_PAIRS 512    /* head sizes up to 1024 (model.c checks) */
+
+struct angles {
+  int32_t pos;
+  int nd;
+  float base, scale;
+  const float *ff;
+  float cs[ROPE_MAX_PAIRS], sn[ROPE_MAX_PAIRS];
+};
+
 struct cpu {
   ty_pool *pool;
   void (*attn_f16)(const struct ty_attn_head *h);            /* cpu_kernels.h */
   void (*swiglu)(int64_t n, float *y, const float *x, const float *g);
+  void (*rope)(float *x, const float *cs, const float *sn, int nd, int neox);
+  struct angles angles[2];  /* a decode step's, kept: every layer rotates by them */
+  int angles_next;          /* the entry replaced next */
   void *work;
   size_t work_size;
   bool repack;              /* TYCHO_REPACK=0 keeps every weight in place */
@@ -214,11 +228,47 @@ static void get_rows(void *arg, int ith, int nth) {
    squares in float, summed in double, then (x * scale) * w. The q8
    activation quantizers downstream turn a last-bit difference here into a
    whole quantization step now and then, so the order matters. */
+/* ggml's mean square: (float)(the sum of the n squares, added in order in
+   double, / n). That order is a chain of n dependent adds (a decode step's
+   longest serial wait after attention), so the squares go into 8 sums
+   instead. Each order's sum of these non-negative terms is within
+   (n - 1) 2^-53 of the exact one (Higham, Accuracy and Stability, 4.2), so
+   the two are within n 2^-52 of each other: where the float mean is the same
+   at both ends of twice that interval it is ggml's float, else (in about
+   n 2^-29 of cases, and for inf or NaN) the chain runs as ggml's does. */
+static float mean_square(const float *x, int64_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, sum;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const float *v = x + i;
+    s0 += (double)(v[0] * v[0]), s1 += (double)(v[1] * v[1]);
+    s2 += (double)(v[2] * v[2]), s3 += (double)(v[3] * v[3]);
+    s4 += (double)(v[4] * v[4]), s5 += (double)(v[5] * v[5]);
+    s6 += (double)(v[6] * v[6]), s7 += (double)(v[7] * v[7]);
+  }
+  sum = ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7));
+  for (; i < n; i++) sum += (double)(x[i] * x[i]);
+  const double d = sum * (double)n * 0x1p-51;
+  const float mean = (float)(sum / n);
+  if ((float)((sum - d) / n) == mean && (float)((sum + d) / n) == mean) return mean;
+  sum = 0.0;
+  for (i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+  return (float)(sum / n);
+}
+
+
+/* Blocks of 8 through a local copy: y may be x, and in blocks the compiler
+   issues the loads as vectors, many of the weight's (cold: each is read
+   once per token) cache misses at once. */
 static void rmsnorm_row(float *y, const float *x, const float *w, int64_t n, float eps) {
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
-  float scale = 1.0f / sqrtf((float)(sum / n) + eps);
-  for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+  const float scale = 1.0f / sqrtf(mean_square(x, n) + eps);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    float t[8];
+    for (int k = 0; k < 8; k++) t[k] = x[i + k] * scale * w[i + k];
+    memcpy(y + i, t, sizeof t);
+  }
+  for (; i < n; i++) y[i] = x[i] * scale * w[i];
 }
 
 
@@ -417,36 +467,58 @@ static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) 
    stepped and the rotation rounded as ggml does (its compiler fuses one
    product of each rotated value into an fma), so the results are its floats.
    As ggml's rope cache, the cosines and sines are taken once per token and
-   serve all its heads. */
-#define ROPE_MAX_PAIRS 512    /* head sizes up to 1024 (model.c checks) */
+   serve all its heads; one token's also serve every later layer's q and k
+   (two entries: Gemma 3 alternates two bases). With the rotation's fmaf
+   inlined (ty_cpu_rope) this took a SmolLM2 decode step's rope from 3200 to
+   1000 cycles a call. */
+static void angles_of(struct angles *a, const struct ty_op *op, int32_t pos) {
+  const int nd = op->i1;
+  const float theta_scale = powf(op->f0, -2.0f / nd);
+  float theta = (float)pos;
+  for (int i = 0; i < nd / 2; i++) {
+    float th = op->f1 * (op->ff != NULL ? theta / op->ff[i] : theta);
+    a->cs[i] = cosf(th);
+    a->sn[i] = sinf(th);
+    theta *= theta_scale;
+  }
+  a->pos = pos;
+  a->nd = nd;
+  a->base = op->f0;
+  a->scale = op->f1;
+  a->ff = op->ff;
+}
+
+static const struct angles *kept_angles(struct cpu *c, const struct ty_op *op, int32_t pos) {
+  for (int e = 0; e < 2; e++) {
+    const struct angles *a = &c->angles[e];
+    if (a->nd == op->i1 && a->pos == pos && a->base == op->f0 && a->scale == op->f1 && a->ff == op->ff)
+      return a;
+  }
+  struct angles *a = &c->angles[c->angles_next];
+  c->angles_next ^= 1;
+  angles_of(a, op, pos);
+  return a;
+}
 
 static void rope(void *arg, int ith, int nth) {
+  struct cpu *c = ((struct job *)arg)->cpu;
   const struct ty_op *op = ((struct job *)arg)->op;
   int hd = op->i0, nd = op->i1, neox = op->i2;
   int64_t n_head = op->dst.cols / hd, cached = -1;
-  float theta_scale = powf(op->f0, -2.0f / nd);
-  float cs[ROPE_MAX_PAIRS], sn[ROPE_MAX_PAIRS];
+  struct angles mine;       /* a batch's, one thread's own */
+  const struct angles *a = NULL;
   long lo, hi;
   ty_pool_range((long)(op->dst.rows * n_head), ith, nth, &lo, &hi);
   for (long k = lo; k < hi; k++) {
     int64_t t = k / n_head, h = k % n_head;
-    float *x = (float *)ROW(op->dst, t) + h * hd;
     if (t != cached) {
-      float theta = (float)op->pos[t];
-      for (int i = 0; i < nd / 2; i++) {
-        float th = op->f1 * (op->ff != NULL ? theta / op->ff[i] : theta);
-        cs[i] = cosf(th);
-        sn[i] = sinf(th);
-        theta *= theta_scale;
-      }
+      if (nth == 1)         /* the pool is idle: the kept entries are this thread's */
+        a = kept_angles(c, op, op->pos[t]);
+      else
+        angles_of(&mine, op, op->pos[t]), a = &mine;
       cached = t;
     }
-    for (int i = 0; i < nd / 2; i++) {
-      int a = neox ? i : 2 * i, b = neox ? i + nd / 2 : 2 * i + 1;
-      float x0 = x[a], x1 = x[b];
-      x[a] = fmaf(x0, cs[i], -(x1 * sn[i]));
-      x[b] = fmaf(x0, sn[i], x1 * cs[i]);
-    }
+    c->rope((float *)ROW(op->dst, t) + h * hd, a->cs, a->sn, nd, neox);
   }
 }
 
@@ -858,15 +930,18 @@ ty_status ty_backend_cpu_open(int n_threads, ty_backend_t *out, ty_err *err) {
   }
   c->attn_f16 = ty_cpu_attn_f16;
   c->swiglu = ty_cpu_swiglu;
+  c->rope = ty_cpu_rope;
   c->repack = getenv("TYCHO_REPACK") == NULL || strcmp(getenv("TYCHO_REPACK"), "0") != 0;
 #if defined(__x86_64__) || defined(__i386__)
   if (strcmp(ty_qtype_simd(), "scalar") != 0) {   /* AVX2, FMA and F16C are there */
     c->attn_f16 = ty_cpu_attn_f16_avx2;
     c->swiglu = ty_cpu_swiglu_avx2;
+    c->rope = ty_cpu_rope_avx2;
   }
   if (strcmp(ty_qtype_simd(), "avx512") == 0) {
     c->attn_f16 = ty_cpu_attn_f16_avx512;
     c->swiglu = ty_cpu_swiglu_avx512;
+    c->rope = ty_cpu_rope_avx512;
   }
 #endif
   b->i = &cpu_i;

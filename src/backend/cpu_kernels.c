@@ -116,6 +116,16 @@ void ty_cpu_attn_f16(const struct ty_attn_head *h) {
 }
 
 
+void ty_cpu_rope(float *x, const float *cs, const float *sn, int nd, int neox) {
+  for (int i = 0; i < nd / 2; i++) {
+    const int a = neox ? i : 2 * i, b = neox ? i + nd / 2 : 2 * i + 1;
+    const float x0 = x[a], x1 = x[b];
+    x[a] = fmaf(x0, cs[i], -(x1 * sn[i]));
+    x[b] = fmaf(x0, sn[i], x1 * cs[i]);
+  }
+}
+
+
 void ty_cpu_swiglu(int64_t n, float *y, const float *x, const float *g) {
   /* ggml runs 16 at a time through its approximation, the rest through libm */
   const int64_t nv = n - n % 16;

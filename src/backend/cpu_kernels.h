@@ -38,6 +38,14 @@ void ty_cpu_swiglu(int64_t n, float *y, const float *x, const float *g);
 void ty_cpu_swiglu_avx2(int64_t n, float *y, const float *x, const float *g);
 void ty_cpu_swiglu_avx512(int64_t n, float *y, const float *x, const float *g);
 
+/* Rotates one head's nd leading values by angles with cosines cs and sines
+   sn (nd / 2 of each): pairs (x[i], x[i + nd/2]) in NeoX order, else
+   (x[2i], x[2i+1]); each result one fmaf over the other rounded product, as
+   ggml's compiled rope. */
+void ty_cpu_rope(float *x, const float *cs, const float *sn, int nd, int neox);
+void ty_cpu_rope_avx2(float *x, const float *cs, const float *sn, int nd, int neox);
+void ty_cpu_rope_avx512(float *x, const float *cs, const float *sn, int nd, int neox);
+
 /* ggml's exp approximation (its AVX-512 form), one value. */
 float ty_cpu_expf(float x);
 

@@ -170,6 +170,25 @@ void X86_NAME(ty_cpu_attn_f16)(const struct ty_attn_head *h) {
 }
 
 
+void X86_NAME(ty_cpu_rope)(float *x, const float *cs, const float *sn, int nd, int neox) {
+  const int h = nd / 2;
+  int i = 0;
+  if (neox)                 /* fmsub: x0 c - (x1 s rounded), as fmaf(x0, c, -(x1 s)) */
+    for (; i + 8 <= h; i += 8) {
+      const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + h + i);
+      const __m256 c = _mm256_loadu_ps(cs + i), s = _mm256_loadu_ps(sn + i);
+      _mm256_storeu_ps(x + i, _mm256_fmsub_ps(x0, c, _mm256_mul_ps(x1, s)));
+      _mm256_storeu_ps(x + h + i, _mm256_fmadd_ps(x0, s, _mm256_mul_ps(x1, c)));
+    }
+  for (; i < h; i++) {      /* fmaf is one instruction here */
+    const int a = neox ? i : 2 * i, b = neox ? i + h : 2 * i + 1;
+    const float x0 = x[a], x1 = x[b];
+    x[a] = fmaf(x0, cs[i], -(x1 * sn[i]));
+    x[b] = fmaf(x0, sn[i], x1 * cs[i]);
+  }
+}
+
+
 void X86_NAME(ty_cpu_swiglu)(int64_t n, float *y, const float *x, const float *g) {
   const int64_t nv = n - n % 16;
   int64_t i = 0;

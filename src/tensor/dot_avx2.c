@@ -430,6 +430,21 @@ static void f16_to_float(const void *vx, float *y, int64_t n) {
 }
 
 
+/* ty_f2h's round to nearest even by F16C (the same bits, test_tensor; a
+   NaN stays a NaN, its payload kept): an f16 KV cache's store. */
+static void f16_from_float(const float *x, void *vy, int64_t n) {
+  uint8_t *y = vy;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128((__m128i *)(y + 2 * i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; i++) {
+    const uint16_t h = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+    memcpy(y + 2 * i, &h, 2);
+  }
+}
+
+
 void ty_quants_fill_avx2(struct ty_qtype_traits *t) {
   t[TY_QTYPE_Q8_0].from_float = quant_q8_0;
   t[TY_QTYPE_Q8_1].from_float = quant_q8_1;
@@ -449,6 +464,7 @@ void ty_quants_fill_avx2(struct ty_qtype_traits *t) {
   t[TY_QTYPE_F32].vec_dot = vec_dot_f32;
   t[TY_QTYPE_F16].vec_dot = vec_dot_f16;
   t[TY_QTYPE_F16].to_float = f16_to_float;
+  t[TY_QTYPE_F16].from_float = f16_from_float;
   t[TY_QTYPE_BF16].vec_dot = vec_dot_bf16;
   t[TY_QTYPE_Q4_K].sb_tile = ty_sb_tile_q4_K_avx2;
   t[TY_QTYPE_Q5_K].sb_tile = ty_sb_tile_q5_K_avx2;

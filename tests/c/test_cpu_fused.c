@@ -4,12 +4,15 @@
  * against MATMUL, MATMUL, GLU, for one token (the fused dispatch) and a
  * batch (the parts run as they are), 1 to 3 threads, weight types whose dot
  * types agree and differ, row counts off the 16-row tiles, both activations;
- * supports turns down mismatched shapes.
+ * supports turns down mismatched shapes. RMSNORM gives ggml's floats (its
+ * squares summed in order in double), also where another order's rounding
+ * would move the mean.
  */
 #include "backend/backend.h"
 #include "tensor/tensor.h"
 #include "check.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +127,42 @@ static void test_glu(ty_backend_t be, int nth, int tg, int tu, int64_t rows, int
 }
 
 
+/* ggml_compute_forward_rms_norm_f32, then its multiply by the weight. */
+static void rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps) {
+  double sum = 0.0;
+  for (int i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+  const float mean = (float)(sum / n);
+  const float scale = 1.0f / sqrtf(mean + eps);
+  for (int i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+}
+
+static void test_rmsnorm(ty_backend_t be, int nth) {
+  enum { N = 1000 };
+  static float x[N], w[N], y[N], ref[N];
+  static const int ns[] = { 8, 13, 64, 576, N };
+  for (size_t k = 0; k < sizeof ns / sizeof *ns; k++)
+    for (int kind = 0; kind < 3; kind++) {
+      const int n = ns[k];
+      char what[64];
+      snprintf(what, sizeof what, "rmsnorm n %d kind %d, %d threads", n, kind, nth);
+      for (int i = 0; i < n; i++) {
+        x[i] = frand() * (kind == 1 ? (i % 3 ? 1e-6f : 1e6f) : 3.0f);
+        w[i] = frand();
+      }
+      if (kind == 2)        /* summed in order: 1 + 2^-24, a float tie after / 8; summed
+                               8 ways the 2^-54s come to 2^-52 more, and the mean rounds up */
+        for (int i = 0; i < n; i++) x[i] = i == 0 ? 1.0f : i == 1 ? 0x1p-12f : i < 8 ? 0x1p-27f : 0.0f;
+      struct ty_view xv = ty_view_make(x, TY_QTYPE_F32, 1, n, (size_t)n * sizeof *x);
+      struct ty_op op = { .kind = TY_OP_RMSNORM, .dst = ty_view_make(y, TY_QTYPE_F32, 1, n, (size_t)n * sizeof *y),
+                          .a = xv, .b = ty_view_make(w, TY_QTYPE_F32, 1, n, (size_t)n * sizeof *w),
+                          .eps = 0.0f };
+      run(be, &op, what);
+      rmsnorm_ref(ref, x, w, n, 0.0f);
+      CHECK(memcmp(y, ref, (size_t)n * sizeof *y) == 0, "%s: differs from ggml's order", what);
+    }
+}
+
+
 int main(void) {
   static const int qkv_types[][3] = {
     { TY_QTYPE_Q4_1, TY_QTYPE_Q4_1, TY_QTYPE_Q4_1 },   /* SmolLM2: one dot type */
@@ -153,6 +192,7 @@ int main(void) {
           for (int act = 0; act < 2; act++)
             test_glu(be, nth, glu_types[a][0], glu_types[a][1], glu_rows[b], act, toks[t]);
     }
+    test_rmsnorm(be, nth);
     struct ty_op bad = { .kind = TY_OP_COUNT };
     CHECK(!ty_backend_supports(be, &bad), "an unknown op kind is supported");
     ty_backend_close(be);

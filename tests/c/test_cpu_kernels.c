@@ -3,7 +3,8 @@
  * AVX2 and AVX-512 forms must give exactly the floats of the portable forms, for both
  * attention orders (a batch, one token), head sizes with and without a
  * 64-wide tail, windows that start past zero, and lengths on and off the
- * 16-lane boundaries; ty_cpu_expf must stay within 2 ulp of expf.
+ * 16-lane boundaries, and rope for both pair orders and head sizes on and
+ * off the 8-lane boundary; ty_cpu_expf must stay within 2 ulp of expf.
  */
 #include "backend/cpu_kernels.h"
 #include "tensor/tensor.h"
@@ -95,6 +96,43 @@ static void test_swiglu(void) {
 }
 
 
+static void test_rope(void) {
+  enum { MAXD = 256 };
+  static const int nds[] = { 2, 6, 16, 24, 64, 80, 128, 256 };
+  float x[MAXD], cs[MAXD / 2], sn[MAXD / 2], y1[MAXD], y2[MAXD];
+  int checked = 0;
+  for (size_t k = 0; k < sizeof nds / sizeof nds[0]; k++)
+    for (int neox = 0; neox < 2; neox++) {
+      const int nd = nds[k];
+      for (int i = 0; i < MAXD; i++) x[i] = frand() * 8.0f;
+      for (int i = 0; i < nd / 2; i++) {
+        cs[i] = cosf(frand() * 100.0f);
+        sn[i] = sinf(frand() * 100.0f);
+      }
+      memcpy(y1, x, sizeof x);
+      ty_cpu_rope(y1, cs, sn, nd, neox);
+      for (int i = 0; i < nd / 2; i++) {    /* the rotation, within rounding */
+        const int a = neox ? i : 2 * i, b = neox ? i + nd / 2 : 2 * i + 1;
+        const double r0 = (double)x[a] * cs[i] - (double)x[b] * sn[i];
+        const double r1 = (double)x[a] * sn[i] + (double)x[b] * cs[i];
+        CHECK(fabs(y1[a] - r0) <= 1e-5 && fabs(y1[b] - r1) <= 1e-5, "rope nd %d neox %d pair %d", nd,
+              neox, i);
+      }
+      CHECK(memcmp(y1 + nd, x + nd, (MAXD - nd) * sizeof *x) == 0, "rope nd %d: values past nd moved", nd);
+      if (strcmp(ty_qtype_simd(), "scalar") == 0) continue;
+      memcpy(y2, x, sizeof x);
+      ty_cpu_rope_avx2(y2, cs, sn, nd, neox);
+      CHECK(memcmp(y1, y2, sizeof y1) == 0, "rope nd %d neox %d: avx2 differs from portable", nd, neox);
+      if (strcmp(ty_qtype_simd(), "avx512") != 0) continue;
+      memcpy(y2, x, sizeof x);
+      ty_cpu_rope_avx512(y2, cs, sn, nd, neox);
+      CHECK(memcmp(y1, y2, sizeof y1) == 0, "rope nd %d neox %d: avx512 differs", nd, neox);
+      checked++;
+    }
+  printf("rope: %d cases\n", checked);
+}
+
+
 static void test_expf(void) {
   float worst = 0.0f;
   for (float x = -100.0f; x < 88.0f; x += 0.0137f) {
@@ -113,6 +151,7 @@ static void test_expf(void) {
 int main(void) {
   test_expf();
   test_swiglu();
+  test_rope();
   test_attention();
   if (failures) return 1;
   printf("ok\n");

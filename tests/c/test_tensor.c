@@ -343,6 +343,10 @@ static void test_simd_vs_scalar(void) {
           if (rep == 5) for (int j = 0; j < 40; j++) tmp[j] = (float)(j % 5) - 2.0f;   /* ties */
           if (rep == 6) for (int j = 0; j < n; j++) tmp[j] = (j % 9 == 0) ? -amp : (j % 2 ? amp : 0) * 0.5f;
           if (rep == 7) memset(tmp, 0, n * sizeof(float));
+          if (rep == 8 && type == TY_QTYPE_F16)   /* past f16's range, its rounding edge, subnormals */
+            for (int j = 0; j < n; j++)
+              tmp[j] = (j % 2 ? -1 : 1) * (j % 4 < 2 ? 65504.0f + 16.0f * (float)(j % 7) : 0x1p-25f * (float)(j % 11)) +
+                       (j % 13 == 0 ? INFINITY : 0.0f);
           const size_t rs = ty_qtype_row_size(type, n);
           scalar_q(tmp, q1, n);
           fast->from_float(tmp, q2, n);
