@@ -11,9 +11,10 @@ synth:llama:8B:Q4_K_M): tycho-bench writes that synthetic GGUF once to $TMPDIR
 and llama.cpp loads the same file. Needs llama-cpp-python and numpy.
 
 Roofline: each tycho-bench run also measures the read bandwidth of its thread
-count (a sum over a buffer the size of one decode step's bytes, best of 5
-passes, so a model that fits in the last-level cache is held to that cache's
-rate; the same over 1 GiB is printed as DRAM's) and the bytes one decode step reads
+count (a sum over a buffer the size of one decode step's bytes, best of 10
+passes, half of them prefetching 2 KiB ahead, so a model that fits in the
+last-level cache is held to that cache's rate; the same over 1 GiB is printed
+as DRAM's) and the bytes one decode step reads
 (every layer's tensors, the output layer, one embedding row, the f16 K and V
 rows attended at the average position), so roofline t/s = bandwidth / bytes;
 the table gives each engine's tg as a fraction of it (pp is compute-bound: -).

@@ -69,13 +69,17 @@ static inline float dot_f16(const char *k, const float *q16, int hd, int single)
     return reduce16(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
   }
   if (hd % 64 == 0) {       /* register m holds chains (c[2m], c[2m+1]) */
-    __m512 z[4];
-    for (int m = 0; m < 4; m++) z[m] = _mm512_setzero_ps();
-    for (int d = 0; d < hd; d += 64)
-      for (int m = 0; m < 4; m++)
-        z[m] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + 2 * (d + 16 * m)))),
-                               _mm512_loadu_ps(q16 + d + 16 * m), z[m]);
-    const __m512 f = _mm512_add_ps(_mm512_add_ps(z[0], z[2]), _mm512_add_ps(z[1], z[3]));
+    __m512 z0 = _mm512_setzero_ps(), z1 = z0, z2 = z0, z3 = z0;
+#define Z(m) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + 2 * (d + 16 * (m))))), \
+             _mm512_loadu_ps(q16 + d + 16 * (m))
+    for (int d = 0; d < hd; d += 64) {
+      z0 = _mm512_fmadd_ps(Z(0), z0);
+      z1 = _mm512_fmadd_ps(Z(1), z1);
+      z2 = _mm512_fmadd_ps(Z(2), z2);
+      z3 = _mm512_fmadd_ps(Z(3), z3);
+    }
+#undef Z
+    const __m512 f = _mm512_add_ps(_mm512_add_ps(z0, z2), _mm512_add_ps(z1, z3));
     return reduce16(_mm512_castps512_ps256(f), _mm512_extractf32x8_ps(f, 1));
   }
 #endif
@@ -153,11 +157,11 @@ void X86_NAME(ty_cpu_attn_f16)(const struct ty_attn_head *h) {
   const int used = h->last + 1 < lanes ? h->last + 1 : lanes;
   const float inv = (float)(1.0 / sum);
   memset(acc, 0, (size_t)used * hd * sizeof *acc);
-  for (int i = h->first; i <= h->last; i++) {
+  for (int i = h->first, lane = h->first % lanes; i <= h->last; i++, lane = lane + 1 < lanes ? lane + 1 : 0) {
     const char *v = h->v + (size_t)i * h->stride;
     prefetch_row(v + ATTN_AHEAD * h->stride, hd, i + ATTN_AHEAD <= h->last);
     const __m256 w = _mm256_set1_ps(_cvtsh_ss(_cvtss_sh(e[i] * inv, _MM_FROUND_TO_NEAREST_INT)));
-    float *a = acc + (size_t)(i % lanes) * hd;
+    float *a = acc + (size_t)lane * hd;
 #ifdef __AVX512F__
     const __m512 w16 = _mm512_broadcastss_ps(_mm256_castps256_ps128(w));
     for (int d = 0; d < hd; d += 16)
@@ -168,20 +172,42 @@ void X86_NAME(ty_cpu_attn_f16)(const struct ty_attn_head *h) {
       _mm256_storeu_ps(a + d, _mm256_fmadd_ps(load_f16(v + 2 * d), w, _mm256_loadu_ps(a + d)));
 #endif
   }
-  for (int d = 0; d < hd; d += 8) {
-#define A(l) ((l) < used ? _mm256_loadu_ps(acc + (size_t)(l) * hd + d) : _mm256_setzero_ps())
-    __m256 x[16], t3[8], t6[4];
+  /* then reduce16 over the 16 lanes, a vector of dims at a time (hd is a
+     multiple of 16): the same adds, dim by dim */
+#ifdef __AVX512F__
+#define RV __m512
+#define RW 16
+#define R_LOAD _mm512_loadu_ps
+#define R_ZERO _mm512_setzero_ps
+#define R_ADD _mm512_add_ps
+#define R_STORE _mm512_storeu_ps
+#else
+#define RV __m256
+#define RW 8
+#define R_LOAD _mm256_loadu_ps
+#define R_ZERO _mm256_setzero_ps
+#define R_ADD _mm256_add_ps
+#define R_STORE _mm256_storeu_ps
+#endif
+  for (int d = 0; d < hd; d += RW) {
+#define A(l) ((l) < used ? R_LOAD(acc + (size_t)(l) * hd + d) : R_ZERO())
+    RV x[16], t3[8], t6[4];
     if (lanes == 64)       /* fold the 4 chains: (0 + 2) + (1 + 3), lane by lane */
       for (int l = 0; l < 16; l++)
-        x[l] = _mm256_add_ps(_mm256_add_ps(A(l), A(32 + l)), _mm256_add_ps(A(16 + l), A(48 + l)));
+        x[l] = R_ADD(R_ADD(A(l), A(32 + l)), R_ADD(A(16 + l), A(48 + l)));
     else
       for (int l = 0; l < 16; l++) x[l] = A(l);
 #undef A
-    /* then reduce16 over the 16 lanes, 8 dims at a time */
-    for (int l = 0; l < 8; l++) t3[l] = _mm256_add_ps(x[8 + l], x[l]);
-    for (int l = 0; l < 4; l++) t6[l] = _mm256_add_ps(t3[4 + l], t3[l]);
-    _mm256_storeu_ps(h->out + d, _mm256_add_ps(_mm256_add_ps(t6[0], t6[2]), _mm256_add_ps(t6[1], t6[3])));
+    for (int l = 0; l < 8; l++) t3[l] = R_ADD(x[8 + l], x[l]);
+    for (int l = 0; l < 4; l++) t6[l] = R_ADD(t3[4 + l], t3[l]);
+    R_STORE(h->out + d, R_ADD(R_ADD(t6[0], t6[2]), R_ADD(t6[1], t6[3])));
   }
+#undef RV
+#undef RW
+#undef R_LOAD
+#undef R_ZERO
+#undef R_ADD
+#undef R_STORE
 }
 
 

@@ -26,6 +26,8 @@ void ty_quants_fill_avx512(struct ty_qtype_traits *t) {
   t[TY_QTYPE_Q4_1].dot_x16 = ty_dot_x16_q4_1_avx512;
   t[TY_QTYPE_Q8_0].dot_x16 = ty_dot_x16_q8_0_avx512;
   t[TY_QTYPE_Q5_0].dot_x16 = ty_dot_x16_q5_0_avx512;
+  t[TY_QTYPE_Q8_0].x16_act = ty_x16_act_q8_0_avx512;
+  t[TY_QTYPE_Q8_1].x16_act = ty_x16_act_q8_1_avx512;
   t[TY_QTYPE_Q5_0].x16_to_i8 = ty_x16_to_i8_q5_0_avx512;
   t[TY_QTYPE_Q8_0].x16_to_i8 = ty_x16_to_i8_q8_0_avx512;
   /* batches: the byte-dot product for every format with an i8 form */

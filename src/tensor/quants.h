@@ -203,6 +203,8 @@ void ty_dot_x16_q5_0_avx512(int n, int ng, int nt, const void *x, const void *y,
                             float *s, size_t ss);
 void ty_dot_x16_q8_0_avx512(int n, int ng, int nt, const void *x, const void *y, size_t ys,
                             float *s, size_t ss);
+void ty_x16_act_q8_0_avx512(void *row, int64_t n);
+void ty_x16_act_q8_1_avx512(void *row, int64_t n);
 void ty_x16_to_i8_q5_0_avx512(const void *x, void *out, size_t w_stride, int64_t n);
 void ty_x16_to_i8_q8_0_avx512(const void *x, void *out, size_t w_stride, int64_t n);
 void ty_gemm_i8_avx512(int64_t n, int nr, int nt, const void *w, size_t ws, const void *y,

@@ -118,6 +118,11 @@ size_t ty_x16_act_size(int vt, int64_t n) {
 /* q8_0 and q8_1 blocks both start with the f16 scale; q8_1's scaled sum
    and its quants follow, q8_0's quants follow at once. */
 void ty_x16_act(int vt, void *row, int64_t n) {
+  const ty_x16_act_fn simd = ty_qtype_get(vt)->x16_act;
+  if (simd != NULL) {
+    simd(row, n);
+    return;
+  }
   const size_t bs = ty_qtype_row_size(vt, TY_QK), qs = vt == TY_QTYPE_Q8_1 ? 4 : 2;
   ty_x16_act_block *a = (ty_x16_act_block *)((char *)row + ty_x16_act_offset(ty_qtype_row_size(vt, n)));
   for (int64_t ib = 0; ib < n / TY_QK; ib++) {

@@ -67,6 +67,8 @@ typedef void (*ty_gemm_i8_fn)(int64_t n, int nr, int nt, const void *w, size_t w
 #define TY_X16 16
 typedef void (*ty_dot_x16_fn)(int n, int ng, int nt, const void *x, const void *y, size_t ys,
                               float *s, size_t ss);
+/* Appends the derived blocks (below) to a row of n elements of the type. */
+typedef void (*ty_x16_act_fn)(void *row, int64_t n);
 
 /* Per block of an activation row, what every group's product would
    otherwise derive anew: the scale (and for q8_1 the scaled sum) as floats,
@@ -129,6 +131,7 @@ struct ty_qtype_traits {
   ty_gemm_i8_fn gemm_i8;         /* the batch product where it beats vec_dot, else NULL */
   ty_dot_x16_fn dot_x16;         /* optional: the product over rows repacked in 16s */
   ty_x16_i8_fn x16_to_i8;        /* optional: repacked rows straight to the i8 form */
+  ty_x16_act_fn x16_act;         /* optional (q8_0, q8_1): ty_x16_act's blocks, in SIMD */
   ty_sb_tile_fn sb_tile;         /* optional, with gemm_sb: the K formats' batch product */
   ty_gemm_sb_fn gemm_sb;
 };

@@ -153,6 +153,13 @@ static void test_layout(int type, int n) {
     struct ty_qtype_traits table[TY_QTYPE_COUNT];
     if (ty_qtype_table_for((enum ty_simd_level)level, table) != 0 || table[type].dot_x16 == NULL)
       continue;
+    if (table[ref->vec_dot_type].x16_act != NULL)   /* this level's derived blocks */
+      for (int t = 0; t < T; t++) {
+        memset(y + t * ys + ty_x16_act_offset(ty_qtype_row_size(ref->vec_dot_type, n)), 0x55,
+               ys - ty_x16_act_offset(ty_qtype_row_size(ref->vec_dot_type, n)));
+        table[ref->vec_dot_type].x16_act(y + t * ys, n);
+        check_act(ref->vec_dot_type, y + t * ys, n);
+      }
     for (int nt = 1; nt <= T; nt++) {
       float s[T][R];
       table[type].dot_x16(n, G, nt, g, y, ys, &s[0][0], R);
