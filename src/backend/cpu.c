@@ -26,7 +26,8 @@
 /* Attention over fewer cached values than this (tokens x heads x visible
    positions x head size) also runs on the caller: a decode step's first few
    positions. Past that, even one token's heads pay for the pool (SmolLM2
-   decode, 2 threads, tg64: 65536 -> 2048 took 259-359 to 320-375 t/s). */
+   decode, 2 threads, tg64: 260-359 t/s at 65536, 320-374 at 8192, 337-359 at
+   1024). */
 #define SMALL_ATTN 2048
 
 /* A weight repacked at load: the copy, and the product that reads it. */
