@@ -678,13 +678,18 @@ static void elementwise(void *arg, int ith, int nth) {
   for (long k = lo; k < hi;) {
     int64_t t = k / n, i0 = k % n, i1 = hi - k < n - i0 ? i0 + (hi - k) : n;
     const float *a = (const float *)ROW(op->a, t);
+    const float *b = op->kind == TY_OP_ADD ? (const float *)ROW(op->b, t) : NULL;
     float *y = (float *)ROW(op->dst, t);
-    if (op->kind == TY_OP_ADD) {
-      const float *b = (const float *)ROW(op->b, t);
-      for (int64_t i = i0; i < i1; i++) y[i] = a[i] + b[i];
-    } else {
-      for (int64_t i = i0; i < i1; i++) y[i] = a[i] * op->f0;
+    int64_t i = i0;
+    for (; i + 8 <= i1; i += 8) {   /* blocks of 8 as rmsnorm_row's: y may be a or b */
+      float v[8];
+      if (b != NULL)
+        for (int l = 0; l < 8; l++) v[l] = a[i + l] + b[i + l];
+      else
+        for (int l = 0; l < 8; l++) v[l] = a[i + l] * op->f0;
+      memcpy(y + i, v, sizeof v);
     }
+    for (; i < i1; i++) y[i] = b != NULL ? a[i] + b[i] : a[i] * op->f0;
     k += i1 - i0;
   }
 }
