@@ -225,10 +225,6 @@ static void get_rows(void *arg, int ith, int nth) {
 }
 
 
-/* y = x / sqrt(mean(x^2) + eps) * w over n elements, rounded as ggml does:
-   squares in float, summed in double, then (x * scale) * w. The q8
-   activation quantizers downstream turn a last-bit difference here into a
-   whole quantization step now and then, so the order matters. */
 /* ggml's mean square: (float)(the sum of the n squares, added in order in
    double, / n). That order is a chain of n dependent adds (a decode step's
    longest serial wait after attention), so the squares go into 8 sums
@@ -258,9 +254,13 @@ static float mean_square(const float *x, int64_t n) {
 }
 
 
-/* Blocks of 8 through a local copy: y may be x, and in blocks the compiler
-   issues the loads as vectors, many of the weight's (cold: each is read
-   once per token) cache misses at once. */
+/* y = x / sqrt(mean(x^2) + eps) * w over n elements, rounded as ggml does:
+   squares in float, summed in double, then (x * scale) * w. The q8
+   activation quantizers downstream turn a last-bit difference here into a
+   whole quantization step now and then, so the order matters. Blocks of 8
+   go through a local copy: y may be x, and in blocks the compiler issues
+   the loads as vectors, many of the weight's (cold: each is read once per
+   token) cache misses at once. */
 static void rmsnorm_row(float *y, const float *x, const float *w, int64_t n, float eps) {
   const float scale = 1.0f / sqrtf(mean_square(x, n) + eps);
   int64_t i = 0;
