@@ -162,20 +162,19 @@ X16_SIGNED(x16_q5_0, ty_x16_q5_0, unpack_q5_0, m16)
 
 
 /* ty_x16_act's blocks, a block at a time: the 8 lane sums of 4 quants by
-   one vpmaddubsw against ones (pairs, exact in 16 bits) and one vpmaddwd
-   (the pairs' pairs); the scales widened by F16C. In a decode step this is
-   serial work before every product, and the portable loop took about as long
-   as quantizing the row. */
+   one vpdpbusd against ones (as ty_i8_lane_init, on 32 bytes); the scales
+   widened by F16C. In a decode step this is serial work before every
+   product, and the portable loop took about as long as quantizing the row. */
 TY_INLINE void x16_act(void *row, int64_t n, size_t bs, size_t qs, int has_s) {
   ty_x16_act_block *a = (ty_x16_act_block *)((char *)row + ty_x16_act_offset((size_t)(n / TY_QK) * bs));
-  const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+  const __m256i ones = _mm256_set1_epi8(1);
   for (int64_t ib = 0; ib < n / TY_QK; ib++) {
     const uint8_t *b = (const uint8_t *)row + ib * bs;
     uint16_t d, s = 0;
     __builtin_memcpy(&d, b, 2);
     if (has_s) __builtin_memcpy(&s, b + 2, 2);
     const __m256i q = _mm256_loadu_si256((const __m256i *)(b + qs));
-    const __m256i sum = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
+    const __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
     a[ib].d = _cvtsh_ss(d);
     a[ib].s = _cvtsh_ss(s);
     _mm256_storeu_si256((__m256i *)a[ib].m16, _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 4)));
