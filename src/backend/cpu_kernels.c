@@ -76,19 +76,26 @@ static float dot_f16(const char *k, const float *q16, int hd, int single) {
 }
 
 
+float ty_cpu_attn_scores_f16(const struct ty_attn_head *h, float *q16, float *s) {
+  float mx = -INFINITY;
+  for (int d = 0; d < h->hd; d++) q16[d] = f16_round(h->q[d]);
+  for (int i = h->first; i <= h->last; i++) {
+    s[i] = dot_f16(h->k + (size_t)i * h->stride, q16, h->hd, h->single) * h->scale;
+    if (s[i] > mx) mx = s[i];
+  }
+  return mx;
+}
+
+
 void ty_cpu_attn_f16(const struct ty_attn_head *h) {
   const int hd = h->hd, c0 = h->first / 16, c1 = h->last / 16, lanes = h->single ? 64 : 16;
   float *e = h->work;                         /* (last + 16) weights by position */
   float *acc = e + h->last + 16;              /* (lanes, hd) position lanes x dims */
   float *q16 = acc + 64 * (size_t)hd;         /* (hd) */
-  float mx = -INFINITY, v[64];
+  float v[64];
   double sum = 0.0;
 
-  for (int d = 0; d < hd; d++) q16[d] = f16_round(h->q[d]);
-  for (int i = h->first; i <= h->last; i++) {
-    e[i] = dot_f16(h->k + (size_t)i * h->stride, q16, hd, h->single) * h->scale;
-    if (e[i] > mx) mx = e[i];
-  }
+  const float mx = ty_cpu_attn_scores_f16(h, q16, e);
   for (int c = c0; c <= c1; c++) {
     for (int l = 0; l < 16; l++) {
       int i = 16 * c + l;

@@ -33,6 +33,15 @@ void ty_cpu_attn_f16(const struct ty_attn_head *h);
 void ty_cpu_attn_f16_avx2(const struct ty_attn_head *h);
 void ty_cpu_attn_f16_avx512(const struct ty_attn_head *h);
 
+/* The attention's first step on its own, so that tests see it: the scaled
+   scores q.k of positions [first, last] into s[first..last] (q16: hd floats
+   of scratch for the query rounded to f16); returns their largest. Later
+   steps round the probabilities to f16, which hides most last-bit errors
+   here from a test of the whole head. */
+float ty_cpu_attn_scores_f16(const struct ty_attn_head *h, float *q16, float *s);
+float ty_cpu_attn_scores_f16_avx2(const struct ty_attn_head *h, float *q16, float *s);
+float ty_cpu_attn_scores_f16_avx512(const struct ty_attn_head *h, float *q16, float *s);
+
 /* y = silu(x) * g, silu through ggml's exp approximation. */
 void ty_cpu_swiglu(int64_t n, float *y, const float *x, const float *g);
 void ty_cpu_swiglu_avx2(int64_t n, float *y, const float *x, const float *g);

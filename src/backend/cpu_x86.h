@@ -58,28 +58,79 @@ static inline __m256 load_f16(const char *p) {
 }
 
 
-/* dot_f16 of cpu_kernels.c: 16 lanes are (lo, hi); 64 lanes four such pairs. */
-static inline float dot_f16(const char *k, const float *q16, int hd, int single) {
 #ifdef __AVX512F__
+/* dot_f16's 16 lanes before their horizontal sum, where one register holds
+   them: a batch's one chain, or one token's 4 chains folded (0 + 2) + (1 + 3)
+   (hd a multiple of 64; register m holds chains (c[2m], c[2m+1])). */
+static inline __m512 lanes_f16(const char *k, const float *q16, int hd, int single) {
   if (!single) {            /* lanes 0..7 are lo's, 8..15 hi's */
     __m512 a = _mm512_setzero_ps();
     for (int d = 0; d < hd; d += 16)
       a = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + 2 * d))),
                           _mm512_loadu_ps(q16 + d), a);
-    return reduce16(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+    return a;
   }
-  if (hd % 64 == 0) {       /* register m holds chains (c[2m], c[2m+1]) */
-    __m512 z0 = _mm512_setzero_ps(), z1 = z0, z2 = z0, z3 = z0;
+  __m512 z0 = _mm512_setzero_ps(), z1 = z0, z2 = z0, z3 = z0;
 #define Z(m) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + 2 * (d + 16 * (m))))), \
              _mm512_loadu_ps(q16 + d + 16 * (m))
-    for (int d = 0; d < hd; d += 64) {
-      z0 = _mm512_fmadd_ps(Z(0), z0);
-      z1 = _mm512_fmadd_ps(Z(1), z1);
-      z2 = _mm512_fmadd_ps(Z(2), z2);
-      z3 = _mm512_fmadd_ps(Z(3), z3);
-    }
+  for (int d = 0; d < hd; d += 64) {
+    z0 = _mm512_fmadd_ps(Z(0), z0);
+    z1 = _mm512_fmadd_ps(Z(1), z1);
+    z2 = _mm512_fmadd_ps(Z(2), z2);
+    z3 = _mm512_fmadd_ps(Z(3), z3);
+  }
 #undef Z
-    const __m512 f = _mm512_add_ps(_mm512_add_ps(z0, z2), _mm512_add_ps(z1, z3));
+  return _mm512_add_ps(_mm512_add_ps(z0, z2), _mm512_add_ps(z1, z3));
+}
+
+
+/* The dots of the 16 rows at k, stride apart, each as dot_f16 computes it:
+   lanes_f16, then reduce16's tree for all 16 at once, a level a step, each
+   step pairing the lanes that level adds (in reduce16's operand order) from
+   two rows' registers, then one permute into row order: 46 instructions
+   where 16 reduce16 take about 144. A batch's 16 chains run side by side
+   (one row's is 4 dependent fma at hd 64). */
+static inline __attribute__((always_inline)) __m512 dots16(const char *k, size_t stride,
+                                                          const float *q16, int hd, int single) {
+  __m512 f[16], a[8], b[4], c[2];
+  if (single) {
+#pragma GCC unroll 16
+    for (int p = 0; p < 16; p++) f[p] = lanes_f16(k + (size_t)p * stride, q16, hd, 1);
+  } else {                  /* a batch's one chain a row: 16 rows' chains side by side */
+#pragma GCC unroll 16
+    for (int p = 0; p < 16; p++) f[p] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; d += 16) {
+      const __m512 q = _mm512_loadu_ps(q16 + d);
+#pragma GCC unroll 16
+      for (int p = 0; p < 16; p++)
+        f[p] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + (size_t)p * stride + 2 * d))),
+                               q, f[p]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < 8; p++)     /* t3 = hi8 + lo8: rows p and p + 8 */
+    a[p] = _mm512_add_ps(_mm512_shuffle_f32x4(f[p], f[p + 8], _MM_SHUFFLE(3, 2, 3, 2)),
+                         _mm512_shuffle_f32x4(f[p], f[p + 8], _MM_SHUFFLE(1, 0, 1, 0)));
+#pragma GCC unroll 4
+  for (int p = 0; p < 4; p++)     /* t6 = hi4 + lo4: 128-bit parts [p, p+8, p+4, p+12] */
+    b[p] = _mm512_add_ps(_mm512_shuffle_f32x4(a[p], a[p + 4], _MM_SHUFFLE(3, 1, 3, 1)),
+                         _mm512_shuffle_f32x4(a[p], a[p + 4], _MM_SHUFFLE(2, 0, 2, 0)));
+  for (int p = 0; p < 2; p++)     /* t8 = t6[0, 1] + t6[2, 3] */
+    c[p] = _mm512_add_ps(_mm512_shuffle_ps(b[p], b[p + 2], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(b[p], b[p + 2], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  /* r holds rows 0 2 1 3, 8 10 9 11, 4 6 5 7, 12 14 13 15 */
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15), r);
+}
+#endif
+
+
+/* dot_f16 of cpu_kernels.c: 16 lanes are (lo, hi); 64 lanes four such pairs. */
+static inline float dot_f16(const char *k, const float *q16, int hd, int single) {
+#ifdef __AVX512F__
+  if (!single || hd % 64 == 0) {
+    const __m512 f = lanes_f16(k, q16, hd, single);
     return reduce16(_mm512_castps512_ps256(f), _mm512_extractf32x8_ps(f, 1));
   }
 #endif
@@ -126,48 +177,78 @@ static inline __attribute__((always_inline)) void prefetch_row(const char *p, in
 #endif
 
 
+float X86_NAME(ty_cpu_attn_scores_f16)(const struct ty_attn_head *h, float *q16, float *s) {
+  const int hd = h->hd;
+  float mx = -INFINITY;
+  int i = h->first;
+  for (int d = 0; d < hd; d += 8)
+    _mm256_storeu_ps(q16 + d, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(h->q + d), _MM_FROUND_TO_NEAREST_INT)));
+#ifdef __AVX512F__
+  if (!h->single || hd % 64 == 0) {   /* whole chunks of 16 rows: dots16 */
+    __m512 m16 = _mm512_set1_ps(-INFINITY);
+    for (; i + 16 <= h->last + 1; i += 16) {
+      for (int r = 0; r < 16; r++)
+        prefetch_row(h->k + (size_t)(i + 16 + r) * h->stride, hd, i + 16 + r <= h->last);
+      const __m512 v = _mm512_mul_ps(dots16(h->k + (size_t)i * h->stride, h->stride, q16, hd, h->single),
+                                     _mm512_set1_ps(h->scale));
+      _mm512_storeu_ps(s + i, v);
+      m16 = _mm512_max_ps(v, m16);  /* a NaN score is passed over, as below */
+    }
+    mx = _mm512_reduce_max_ps(m16);
+  }
+#endif
+  for (; i <= h->last; i++) {
+    prefetch_row(h->k + (size_t)(i + ATTN_AHEAD) * h->stride, hd, i + ATTN_AHEAD <= h->last);
+    s[i] = dot_f16(h->k + (size_t)i * h->stride, q16, hd, h->single) * h->scale;
+    if (s[i] > mx) mx = s[i];
+  }
+  return mx;
+}
+
+
 void X86_NAME(ty_cpu_attn_f16)(const struct ty_attn_head *h) {
   const int hd = h->hd, c0 = h->first / 16, c1 = h->last / 16, lanes = h->single ? 64 : 16;
   float *e = h->work;
   float *acc = e + h->last + 16;              /* (lanes, hd) */
   float *q16 = acc + 64 * (size_t)hd;
-  float mx = -INFINITY;
   double sum = 0.0;
 
-  for (int d = 0; d < hd; d += 8)
-    _mm256_storeu_ps(q16 + d, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(h->q + d), _MM_FROUND_TO_NEAREST_INT)));
-  for (int i = h->first; i <= h->last; i++) {
-    prefetch_row(h->k + (size_t)(i + ATTN_AHEAD) * h->stride, hd, i + ATTN_AHEAD <= h->last);
-    e[i] = dot_f16(h->k + (size_t)i * h->stride, q16, hd, h->single) * h->scale;
-    if (e[i] > mx) mx = e[i];
-  }
+  const float mx = X86_NAME(ty_cpu_attn_scores_f16)(h, q16, e);
+  /* exp over whole chunks of 16 positions, those outside [first, last] as
+     exp(-inf) = 0 (e has room for the last chunk's tail) */
+  const __m256i step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i lo_end = _mm256_set1_epi32(h->first - 1), hi_end = _mm256_set1_epi32(h->last + 1);
+  const __m256 neg_inf = _mm256_set1_ps(-INFINITY), vmx = _mm256_set1_ps(mx);
   for (int c = c0; c <= c1; c++) {
-    float lanes16[16];
-    for (int l = 0; l < 16; l++) {
-      int i = 16 * c + l;
-      lanes16[l] = i >= h->first && i <= h->last ? e[i] - mx : -INFINITY;
+    __m256 x[2];
+    for (int k = 0; k < 2; k++) {
+      const __m256i i = _mm256_add_epi32(_mm256_set1_epi32(16 * c + 8 * k), step);
+      const __m256i in = _mm256_and_si256(_mm256_cmpgt_epi32(i, lo_end), _mm256_cmpgt_epi32(hi_end, i));
+      x[k] = expf8(_mm256_blendv_ps(neg_inf, _mm256_sub_ps(_mm256_loadu_ps(e + 16 * c + 8 * k), vmx),
+                                    _mm256_castsi256_ps(in)));
+      _mm256_storeu_ps(e + 16 * c + 8 * k, x[k]);
     }
-    const __m256 lo = expf8(_mm256_loadu_ps(lanes16)), hi = expf8(_mm256_loadu_ps(lanes16 + 8));
-    _mm256_storeu_ps(lanes16, lo);
-    _mm256_storeu_ps(lanes16 + 8, hi);
-    for (int l = 0; l < 16 && 16 * c + l <= h->last; l++) e[16 * c + l] = lanes16[l];
-    sum += (double)reduce16(lo, hi);
+    sum += (double)reduce16(x[0], x[1]);
   }
   /* lanes no position reaches stay zero; x + 0 is x, so they are skipped */
   const int used = h->last + 1 < lanes ? h->last + 1 : lanes;
-  const float inv = (float)(1.0 / sum);
+  const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
+  for (int i = 16 * c0; i <= h->last; i += 8)   /* the weights, rounded to f16 */
+    _mm256_storeu_ps(e + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(e + i), inv),
+                                                            _MM_FROUND_TO_NEAREST_INT)));
   memset(acc, 0, (size_t)used * hd * sizeof *acc);
   for (int i = h->first, lane = h->first % lanes; i <= h->last; i++, lane = lane + 1 < lanes ? lane + 1 : 0) {
     const char *v = h->v + (size_t)i * h->stride;
     prefetch_row(v + ATTN_AHEAD * h->stride, hd, i + ATTN_AHEAD <= h->last);
-    const __m256 w = _mm256_set1_ps(_cvtsh_ss(_cvtss_sh(e[i] * inv, _MM_FROUND_TO_NEAREST_INT)));
     float *a = acc + (size_t)lane * hd;
 #ifdef __AVX512F__
-    const __m512 w16 = _mm512_broadcastss_ps(_mm256_castps256_ps128(w));
+    const __m512 w16 = _mm512_set1_ps(e[i]);
+#pragma GCC unroll 4
     for (int d = 0; d < hd; d += 16)
       _mm512_storeu_ps(a + d, _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(v + 2 * d))),
                                               w16, _mm512_loadu_ps(a + d)));
 #else
+    const __m256 w = _mm256_set1_ps(e[i]);
     for (int d = 0; d < hd; d += 8)
       _mm256_storeu_ps(a + d, _mm256_fmadd_ps(load_f16(v + 2 * d), w, _mm256_loadu_ps(a + d)));
 #endif
