@@ -216,16 +216,13 @@ void X86_NAME(ty_cpu_attn_f16)(const struct ty_attn_head *h) {
   const float mx = X86_NAME(ty_cpu_attn_scores_f16)(h, q16, e);
   /* exp over whole chunks of 16 positions, those outside [first, last] as
      exp(-inf) = 0 (e has room for the last chunk's tail) */
-  const __m256i step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i lo_end = _mm256_set1_epi32(h->first - 1), hi_end = _mm256_set1_epi32(h->last + 1);
-  const __m256 neg_inf = _mm256_set1_ps(-INFINITY), vmx = _mm256_set1_ps(mx);
+  for (int i = 16 * c0; i < h->first; i++) e[i] = -INFINITY;
+  for (int i = h->last + 1; i < 16 * c1 + 16; i++) e[i] = -INFINITY;
+  const __m256 vmx = _mm256_set1_ps(mx);
   for (int c = c0; c <= c1; c++) {
     __m256 x[2];
     for (int k = 0; k < 2; k++) {
-      const __m256i i = _mm256_add_epi32(_mm256_set1_epi32(16 * c + 8 * k), step);
-      const __m256i in = _mm256_and_si256(_mm256_cmpgt_epi32(i, lo_end), _mm256_cmpgt_epi32(hi_end, i));
-      x[k] = expf8(_mm256_blendv_ps(neg_inf, _mm256_sub_ps(_mm256_loadu_ps(e + 16 * c + 8 * k), vmx),
-                                    _mm256_castsi256_ps(in)));
+      x[k] = expf8(_mm256_sub_ps(_mm256_loadu_ps(e + 16 * c + 8 * k), vmx));
       _mm256_storeu_ps(e + 16 * c + 8 * k, x[k]);
     }
     sum += (double)reduce16(x[0], x[1]);
