@@ -43,10 +43,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--model", default=os.path.expanduser(
         "~/.cache/tycho/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
-    ap.add_argument("extra", nargs=argparse.REMAINDER)
-    args = ap.parse_args()
-    extra = [x for x in args.extra if x != "--"] or \
-        ["--threads", "2", "--pp", "8", "--tg", "128", "--repeats", "3"]
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = ap.parse_args(argv[:cut])
+    extra = argv[cut + 1:] or ["--threads", "2", "--pp", "8", "--tg", "128", "--repeats", "3"]
 
     ra, rb = [], []
     for i in range(args.rounds):
