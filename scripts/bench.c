@@ -1,8 +1,8 @@
 /*
  * bench.c: tycho-bench, the engine's speed benchmark (a benchmark, not a
  * test). Prompt processing: pp tokens in one batch into an empty context;
- * generation: after an untimed prompt of 8 tokens, tg tokens one at a time,
- * each the argmax of the previous logits. The prompt ids follow the rule
+ * generation: after an untimed prompt of --depth tokens (8 unless told),
+ * tg tokens one at a time, each the argmax of the previous logits. The prompt ids follow the rule
  * scripts/bench.py gives llama.cpp, so both engines do the same work. Prints
  * one JSON line per phase.
  *
@@ -18,8 +18,8 @@
  * row, the K and V rows attended) against the read bandwidth measured in the
  * same run by as many threads as the model runs (a sum over 1 GiB).
  *
- *   tycho-bench MODEL [--threads N] [--pp 128] [--tg 64] [--repeats 3] [--ctx N] [--gpu N]
- *               [--roofline]
+ *   tycho-bench MODEL [--threads N] [--pp 128] [--tg 64] [--depth 8] [--repeats 3] [--ctx N]
+ *               [--gpu N] [--roofline]
  */
 #include "backend/backend.h"
 #include "backend/device.h"
@@ -51,10 +51,11 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 
-static void report(const char *phase, int tokens, double *tps, int n, int threads) {
+static void report(const char *phase, int tokens, int depth, double *tps, int n, int threads) {
   qsort(tps, (size_t)n, sizeof *tps, cmp_double);
-  printf("{\"phase\":\"%s\",\"tokens\":%d,\"threads\":%d,\"repeats\":%d,\"tps_median\":%.3f,"
-         "\"tps_min\":%.3f,\"tps_max\":%.3f,\"simd\":\"%s\"}\n", phase, tokens, threads, n,
+  printf("{\"phase\":\"%s\",\"tokens\":%d,\"depth\":%d,\"threads\":%d,\"repeats\":%d,"
+         "\"tps_median\":%.3f,\"tps_min\":%.3f,\"tps_max\":%.3f,\"simd\":\"%s\"}\n", phase,
+         tokens, depth, threads, n,
          n % 2 ? tps[n / 2] : 0.5 * (tps[n / 2 - 1] + tps[n / 2]), tps[0], tps[n - 1],
          ty_qtype_simd());
   fflush(stdout);
@@ -170,7 +171,7 @@ static int fail(const ty_err *err) {
 int main(int argc, char **argv) {
   struct ty_model_params p;
   const char *path = NULL;
-  int pp = 128, tg = 64, repeats = 3, gpu = -1, roofline = 0;
+  int pp = 128, tg = 64, depth = 8, repeats = 3, gpu = -1, roofline = 0;
   char synth_path[512];
   ty_model *m;
   ty_err err;
@@ -184,13 +185,14 @@ int main(int argc, char **argv) {
     if (!strcmp(a, "--threads") && has) p.num_thread = atoi(argv[++i]);
     else if (!strcmp(a, "--pp") && has) pp = atoi(argv[++i]);
     else if (!strcmp(a, "--tg") && has) tg = atoi(argv[++i]);
+    else if (!strcmp(a, "--depth") && has) depth = atoi(argv[++i]);
     else if (!strcmp(a, "--repeats") && has) repeats = atoi(argv[++i]);
     else if (!strcmp(a, "--ctx") && has) p.num_ctx = atoi(argv[++i]);
     else if (!strcmp(a, "--gpu") && has) gpu = atoi(argv[++i]);
     else if (!strcmp(a, "--roofline")) roofline = 1;
     else if (a[0] != '-' && path == NULL) path = a;
     else {
-      fprintf(stderr, "usage: tycho-bench MODEL [--threads N] [--pp N] [--tg N] [--repeats N] [--ctx N] [--gpu N] [--roofline]\n");
+      fprintf(stderr, "usage: tycho-bench MODEL [--threads N] [--pp N] [--tg N] [--depth N] [--repeats N] [--ctx N] [--gpu N] [--roofline]\n");
       return 2;
     }
   }
@@ -207,11 +209,11 @@ int main(int argc, char **argv) {
       return fail(&err);
     path = synth_path;
   }
-  if (path == NULL || pp < 0 || tg < 0 || repeats < 1) {
-    fprintf(stderr, "usage: tycho-bench MODEL [--threads N] [--pp N] [--tg N] [--repeats N] [--ctx N]\n");
+  if (path == NULL || pp < 0 || tg < 0 || depth < 1 || repeats < 1) {
+    fprintf(stderr, "usage: tycho-bench MODEL [--threads N] [--pp N] [--tg N] [--depth N] [--repeats N] [--ctx N]\n");
     return 2;
   }
-  if (p.num_ctx < pp + tg + 8) p.num_ctx = pp + tg + 8;
+  if (p.num_ctx < (pp > depth ? pp : depth) + tg + 8) p.num_ctx = (pp > depth ? pp : depth) + tg + 8;
   if (p.num_batch < pp) p.num_batch = pp;
   if (gpu >= 0) {
     struct ty_shape *shape = malloc(sizeof *shape);
@@ -227,8 +229,8 @@ int main(int argc, char **argv) {
   if (ty_model_open(path, &p, &m, &err) != TY_OK) return fail(&err);
 
   /* bench.py's ids: a 64-bit LCG, ids 1000..20999 (plain tokens in both
-     test vocabularies); at least 8 for the generation prompt */
-  int n_ids = pp > 8 ? pp : 8;
+     test vocabularies); the generation prompt is their first depth */
+  int n_ids = pp > depth ? pp : depth;
   ids = malloc((size_t)n_ids * sizeof *ids);
   tps = malloc((size_t)repeats * sizeof *tps);
   if (ids == NULL || tps == NULL) return 1;
@@ -249,7 +251,7 @@ int main(int argc, char **argv) {
         t0 = now();
         if (ty_model_eval(m, ids, pp, &err) != TY_OK) return fail(&err);
       } else {
-        if (ty_model_eval(m, ids, 8, &err) != TY_OK) return fail(&err);
+        if (ty_model_eval(m, ids, depth, &err) != TY_OK) return fail(&err);
         t0 = now();
         for (int i = 0; i < tg; i++) {
           int32_t next = ty_model_argmax(m);
@@ -258,14 +260,14 @@ int main(int argc, char **argv) {
       }
       if (r >= 0) tps[r] = n / (now() - t0);
     }
-    report(phase == 0 ? "pp" : "tg", n, tps, repeats, ty_model_n_threads(m));
+    report(phase == 0 ? "pp" : "tg", n, phase == 0 ? 0 : depth, tps, repeats, ty_model_n_threads(m));
     if (phase == 1 && gpu >= 0) {
       /* a decode step reads the GPU's weights and, per layer, the K and V
-         rows of every position before it (on average 8 + tg/2 of them) */
+         rows of every position before it (on average depth + tg/2 of them) */
       const struct ty_model_mem *g = ty_model_mem_device(m, 1);
       const struct ty_hparams *hp = ty_model_hparams(m);
       double kv_row = (double)hp->n_head_kv * hp->head_dim * 2 * 2 * hp->n_layer;
-      double bytes = (double)g->weights + kv_row * (8 + tg / 2.0), rate;
+      double bytes = (double)g->weights + kv_row * (depth + tg / 2.0), rate;
       if (ty_cuda_copy_rate(gpu, (size_t)1 << 30, &rate, &err) != TY_OK) return fail(&err);
       printf("{\"phase\":\"roofline\",\"bytes_per_token\":%.0f,\"copy_gbps\":%.1f,"
              "\"roofline_tps\":%.2f,\"tg_fraction\":%.3f,\"load_overhead_mib\":%.1f,"
@@ -275,7 +277,7 @@ int main(int argc, char **argv) {
       struct ty_shape *sh = malloc(sizeof *sh);
       if (sh == NULL || ty_shape_from_file(path, sh, &err) != TY_OK) return fail(&err);
       int nth = ty_model_n_threads(m);
-      double bytes = decode_bytes(sh, 8 + tg / 2.0), rate = read_bandwidth(nth, (size_t)bytes);
+      double bytes = decode_bytes(sh, depth + tg / 2.0), rate = read_bandwidth(nth, (size_t)bytes);
       double dram = read_bandwidth(nth, (size_t)1 << 30);
       printf("{\"phase\":\"roofline\",\"threads\":%d,\"bytes_per_token\":%.0f,\"read_gbps\":%.2f,"
              "\"dram_gbps\":%.2f,\"roofline_tps\":%.2f,\"tg_fraction\":%.3f}\n", nth, bytes,

@@ -3,7 +3,7 @@
 
 Usage:
     python3 scripts/bench.py [--model PATH ...] [--threads 1,2] [--pp 128] [--tg 64]
-                             [--repeats 3] [--tycho build/tycho-bench]
+                             [--depth 8] [--repeats 3] [--tycho build/tycho-bench]
 
 Default models: ~/.cache/tycho/models/SmolLM2-135M-Instruct.Q4_1.gguf and
 gemma-3-270m-q4_k_m.gguf. A model may be synth:FAMILY:SIZE:QUANT (e.g.
@@ -23,7 +23,9 @@ For each model and thread count, llama.cpp (same settings as llama_ref.py:
 f16 KV cache, flash attention off, CPU only) measures
   pp: one batch of --pp prompt tokens into an empty KV cache (logits only for
       the last position), in tokens/s;
-  tg: after a short untimed prompt of 8 tokens, --tg tokens decoded one at a
+  tg: after an untimed prompt of --depth tokens (8 unless told; a longer one
+      measures decode in a long context: the table's test reads tg64@d1024),
+      --tg tokens decoded one at a
       time, each fed back as the argmax of the previous logits, in tokens/s.
 One untimed warm-up of each phase, then --repeats rounds in which the two
 engines take turns (llama.cpp pp and tg, then one tycho-bench run with its own
@@ -41,7 +43,8 @@ same rule): a 64-bit LCG with
     state = 0x853c49e6748fea9b
     state = state * 6364136223846793005 + 1442695040888963407  (mod 2^64)
     id    = 1000 + ((state >> 33) % 20000)
-drawn --pp times (pp prompt = all of them; tg prompt = the first 8).
+drawn max(--pp, --depth) times (pp prompt = the first --pp; tg prompt = the
+first --depth).
 Ids 1000..20999 are plain (non-special) tokens in both default vocabularies;
 the script checks that with llama.cpp's token attributes.
 """
@@ -65,7 +68,6 @@ from llama_ref import init_backend, load_model, new_context, clear_kv, decode, l
 MODEL_DIR = os.path.expanduser("~/.cache/tycho/models")
 DEFAULT_MODELS = [os.path.join(MODEL_DIR, "SmolLM2-135M-Instruct.Q4_1.gguf"),
                   os.path.join(MODEL_DIR, "gemma-3-270m-q4_k_m.gguf")]
-TG_PROMPT = 8
 
 
 def bench_ids(n):
@@ -96,7 +98,8 @@ def run_pp(ctx, ids):
 
 def run_tg(ctx, prompt, n_vocab, tg):
     clear_kv(ctx)
-    decode(ctx, prompt)
+    for i in range(0, len(prompt), 512):   # the context's n_batch
+        decode(ctx, prompt[i:i + 512])
     tok = int(np.argmax(last_logits(ctx, n_vocab)))
     t0 = time.perf_counter()
     for _ in range(tg):
@@ -121,7 +124,8 @@ def run_tycho(binary, model, threads, args, repeats):
     if not os.path.exists(binary):
         return None
     cmd = [binary, model, "--threads", str(threads), "--pp", str(args.pp),
-           "--tg", str(args.tg), "--repeats", str(repeats), "--roofline"]
+           "--tg", str(args.tg), "--depth", str(args.depth), "--repeats", str(repeats),
+           "--roofline"]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -174,6 +178,7 @@ def main():
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--pp", type=int, default=128)
     ap.add_argument("--tg", type=int, default=64)
+    ap.add_argument("--depth", type=int, default=8, help="untimed prompt tokens before tg")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--tycho", default="build/tycho-bench")
     args = ap.parse_args()
@@ -182,7 +187,7 @@ def main():
 
     init_backend()
     load_before = loadavg()  # other work on the machine skews the figures
-    ids = bench_ids(args.pp)
+    ids = bench_ids(max(args.pp, args.depth))
     rows = []
     tycho_seen = False
     roof = {}   # (name, threads) -> [roofline t/s of each tycho run]
@@ -199,16 +204,16 @@ def main():
         check_plain(vocab, ids)
         name = os.path.basename(path)
         for nt in threads:
-            ctx = new_context(model, nt, n_ctx=max(512, args.pp, TG_PROMPT + args.tg + 1),
+            ctx = new_context(model, nt, n_ctx=max(512, args.pp, args.depth + args.tg + 1),
                               n_batch=max(512, args.pp))
-            run_pp(ctx, ids)  # warm-up
-            run_tg(ctx, ids[:TG_PROMPT], n_vocab, args.tg)
+            run_pp(ctx, ids[:args.pp])  # warm-up
+            run_tg(ctx, ids[:args.depth], n_vocab, args.tg)
             # The engines take turns, one repeat each, so that a change in
             # what else the host runs lands on both rather than on one.
             pp, tg, tys = [], [], {"pp": [], "tg": []}
             for _ in range(args.repeats):
-                pp.append(run_pp(ctx, ids))
-                tg.append(run_tg(ctx, ids[:TG_PROMPT], n_vocab, args.tg))
+                pp.append(run_pp(ctx, ids[:args.pp]))
+                tg.append(run_tg(ctx, ids[:args.depth], n_vocab, args.tg))
                 one = run_tycho(args.tycho, path, nt, args, 1)
                 for ph in tys:
                     if one and ph in one:
@@ -226,7 +231,8 @@ def main():
                 tycho_seen = True
             rl = roof.get((name, nt))
             rl = statistics.median(x[0] for x in rl) if rl else None
-            for phase, vals in (("pp%d" % args.pp, pp), ("tg%d" % args.tg, tg)):
+            tg_name = "tg%d" % args.tg + ("@d%d" % args.depth if args.depth != 8 else "")
+            for phase, vals in (("pp%d" % args.pp, pp), (tg_name, tg)):
                 ll = summary(vals)
                 t = ty.get(phase[:2]) if ty else None
                 frac = "-"
@@ -243,7 +249,7 @@ def main():
     print("date: %s" % datetime.datetime.now().strftime("%Y-%m-%d %H:%M"))
     print("llama-cpp-python %s; %s" % (llama_cpp.__version__,
                                        llama_cpp.llama_print_system_info().decode().strip()))
-    print("pp %d, tg %d, repeats %d, tycho %s" % (args.pp, args.tg, args.repeats,
+    print("pp %d, tg %d after %d, repeats %d, tycho %s" % (args.pp, args.tg, args.depth, args.repeats,
                                                   args.tycho if tycho_seen else "n/a"))
     print()
     print("roofline (median over tycho's runs): read bandwidth with the same threads over a buffer")
