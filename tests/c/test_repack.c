@@ -11,6 +11,9 @@
  *   x86 order, written out here in scalar C (ggml_order), and for q4_1 and
  *   q8_0 also vec_dot's of the same level (which the SmolLM2 logits test
  *   relies on); and within rounding of the scalar reference.
+ * - The CPU backend's memory: buffers of 2 MiB or more on 2 MiB pages and
+ *   zeroed, repacked weights carved from slabs that survive the freeing of
+ *   buffers around them.
  * - Through the CPU backend: MATMUL for one token and for a batch, 1 to 3
  *   threads, an odd number of groups, and GET_ROWS, on weights the backend
  *   repacked give the floats of the same weights left in place
@@ -275,8 +278,71 @@ static void test_backend(int type, int64_t rows, int n, int threads) {
 }
 
 
+/* Repacked weights read back through GET_ROWS as the rows they were. */
+static void check_rows(ty_backend_t be, void *w, const char *x, int64_t rows, int n,
+                       const char *what) {
+  const int type = TY_QTYPE_Q4_1;
+  const size_t xs = ty_qtype_row_size(type, n);
+  float *want = malloc((size_t)n * sizeof *want), *got = malloc((size_t)n * sizeof *got);
+  ty_err err;
+  for (int32_t r = 0; r < rows; r += 7) {
+    struct ty_op op = { .kind = TY_OP_GET_ROWS, .a = ty_view_make(w, type, rows, n, xs),
+                        .dst = ty_view_make(got, TY_QTYPE_F32, 1, n, n * sizeof *got),
+                        .ids = &r, .f0 = 1.0f };
+    ty_qtype_get(type)->to_float(x + (size_t)r * xs, want, n);
+    CHECK(ty_backend_run(be, &op, &err) == TY_OK, "%s: get_rows: %s", what, err.msg);
+    CHECK(memcmp(want, got, (size_t)n * sizeof *got) == 0, "%s: row %d reads back differently",
+          what, (int)r);
+  }
+  free(want);
+  free(got);
+}
+
+
+/* The backend's memory. Buffers of 2 MiB or more start on a 2 MiB boundary
+   (so that transparent huge pages can back them) and come zeroed. Repacked
+   weights are carved from slabs kept in the same table as those buffers:
+   freeing a buffer that sits before the slab moves the slab's entry, and
+   weights repacked after that must still come from the slab, not from the
+   next buffer allocated (which is then overwritten here). */
+static void test_memory(void) {
+  enum { ROWS = 64, N = 256 };
+  const size_t big = (size_t)3 << 20, xs = ty_qtype_row_size(TY_QTYPE_Q4_1, N);
+  ty_backend_t be = open_cpu(2, "1");
+  char *x1 = random_rows(TY_QTYPE_Q4_1, ROWS, N), *x2 = random_rows(TY_QTYPE_Q4_1, ROWS, N);
+  struct ty_view s1 = ty_view_make(x1, TY_QTYPE_Q4_1, ROWS, N, xs);
+  struct ty_view s2 = ty_view_make(x2, TY_QTYPE_Q4_1, ROWS, N, xs);
+  void *a = NULL, *b = NULL, *w1 = NULL, *w2 = NULL;
+  ty_err err;
+  bool zero = true;
+
+  CHECK(ty_backend_alloc(be, big, &a, &err) == TY_OK, "alloc: %s", err.msg);
+#ifdef __linux__
+  CHECK((uintptr_t)a % ((size_t)2 << 20) == 0, "a %zu-byte buffer at %p is off a 2 MiB page", big, a);
+#endif
+  for (size_t i = 0; i < big; i += 512) zero = zero && ((const char *)a)[i] == 0;
+  CHECK(zero, "a new buffer is not zeroed");
+  CHECK(ty_backend_weights(be, &s1, &w1, &err) == TY_OK && w1 != x1, "repack: %s", err.msg);
+  ty_backend_free(be, a);
+  CHECK(ty_backend_alloc(be, big, &b, &err) == TY_OK, "alloc: %s", err.msg);
+  CHECK(ty_backend_weights(be, &s2, &w2, &err) == TY_OK && w2 != x2, "repack: %s", err.msg);
+  CHECK((char *)w2 + ROWS * xs <= (char *)b || (char *)w2 >= (char *)b + big,
+        "weights repacked after a free landed in a buffer");
+  CHECK((char *)w2 >= (char *)w1 + ROWS * xs || (char *)w2 + ROWS * xs <= (char *)w1,
+        "two repacked weights overlap");
+  memset(b, 0xA5, big);
+  check_rows(be, w1, x1, ROWS, N, "first weights");
+  check_rows(be, w2, x2, ROWS, N, "weights repacked after a free");
+  ty_backend_free(be, b);
+  ty_backend_close(be);
+  free(x1);
+  free(x2);
+}
+
+
 int main(void) {
   static const int types[] = { TY_QTYPE_Q4_1, TY_QTYPE_Q5_0, TY_QTYPE_Q8_0 };
+  test_memory();
   for (size_t i = 0; i < 3; i++) {
     test_layout(types[i], 32);
     test_layout(types[i], 576);     /* SmolLM2's width */
