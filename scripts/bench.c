@@ -1,10 +1,10 @@
 /*
  * bench.c: tycho-bench, the engine's speed benchmark (a benchmark, not a
  * test). Prompt processing: pp tokens in one batch into an empty context;
- * generation: after an untimed prompt of --depth tokens (8 unless told),
- * tg tokens one at a time, each the argmax of the previous logits. The prompt ids follow the rule
- * scripts/bench.py gives llama.cpp, so both engines do the same work. Prints
- * one JSON line per phase.
+ * generation: after an untimed prompt of --depth tokens (8 unless told), tg
+ * tokens one at a time, each the argmax of the previous logits. The prompt
+ * ids follow the rule scripts/bench.py gives llama.cpp, so both engines do
+ * the same work. Prints one JSON line per phase.
  *
  * --gpu N puts every layer and the output on GPU N (the input stays on the
  * CPU, as the plan places it) and adds a roofline line: the bytes a decode
@@ -16,7 +16,8 @@
  * --roofline (CPU) adds the same roofline line for the CPU: the bytes a
  * decode step reads (every layer's weights, the output layer, one embedding
  * row, the K and V rows attended) against the read bandwidth measured in the
- * same run by as many threads as the model runs (a sum over 1 GiB).
+ * same run by as many threads as the model runs (read_bandwidth, over a
+ * buffer of those bytes; over 1 GiB it is printed as DRAM's).
  *
  *   tycho-bench MODEL [--threads N] [--pp 128] [--tg 64] [--depth 8] [--repeats 3] [--ctx N]
  *               [--gpu N] [--roofline]
@@ -213,7 +214,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: tycho-bench MODEL [--threads N] [--pp N] [--tg N] [--depth N] [--repeats N] [--ctx N]\n");
     return 2;
   }
-  if (p.num_ctx < (pp > depth ? pp : depth) + tg + 8) p.num_ctx = (pp > depth ? pp : depth) + tg + 8;
+  const int n_ids = pp > depth ? pp : depth;   /* prompt ids: pp's, and tg's first depth */
+  if (p.num_ctx < n_ids + tg + 8) p.num_ctx = n_ids + tg + 8;
   if (p.num_batch < pp) p.num_batch = pp;
   if (gpu >= 0) {
     struct ty_shape *shape = malloc(sizeof *shape);
@@ -229,8 +231,7 @@ int main(int argc, char **argv) {
   if (ty_model_open(path, &p, &m, &err) != TY_OK) return fail(&err);
 
   /* bench.py's ids: a 64-bit LCG, ids 1000..20999 (plain tokens in both
-     test vocabularies); the generation prompt is their first depth */
-  int n_ids = pp > depth ? pp : depth;
+     test vocabularies) */
   ids = malloc((size_t)n_ids * sizeof *ids);
   tps = malloc((size_t)repeats * sizeof *tps);
   if (ids == NULL || tps == NULL) return 1;

@@ -152,7 +152,7 @@ static int add_region(struct cpu *c, size_t size, bool slab) {
 static ty_status cpu_alloc(void *ctx, size_t size, void **out, ty_err *err) {
   struct cpu *c = ctx;
   /* 64-byte alignment: a cache line, and what AVX-512 loads like best */
-  size_t rounded = (size + 63) & ~(size_t)63;
+  size_t rounded = round_up(size, 64);
   int r = rounded >= HUGE_PAGE ? add_region(c, rounded, false) : -1;
   void *p = r >= 0 ? c->regions[r].base : aligned_alloc(64, rounded);
   if (p == NULL)
@@ -462,23 +462,22 @@ static void matmul(void *arg, int ith, int nth) {
   const struct ty_op *op = j->op;
   const struct ty_qtype_traits *tr = ty_qtype_get(op->a.type);
   int n = (int)op->a.cols;
-  long rows = (long)op->a.rows, lo = 0, hi = rows;
-  int shared = op->b.rows > 1;
+  long rows = (long)op->a.rows, lo, hi;
   if (j->ya != NULL) {
     matmul_gemm(j, ith);
     return;
   }
-  if (!shared) {            /* whole tiles, so repacked groups stay whole */
+  if (op->b.rows == 1) {    /* whole tiles, so repacked groups stay whole */
     while (ty_pool_take(j->cpu->pool, ith, &lo, &hi))
       dot_rows(tr, j->x16, n, (float *)op->dst.data, op->a, j->bq, lo * MATMUL_TILE,
                hi * MATMUL_TILE < rows ? hi * MATMUL_TILE : rows);
     return;
   }
-  for (long r0 = lo;; r0 += MATMUL_TILE) {
-    if (shared) r0 = atomic_fetch_add_explicit(&j->next, MATMUL_TILE, memory_order_relaxed);
-    if (r0 >= hi) break;
-    long r1 = r0 + MATMUL_TILE < hi ? r0 + MATMUL_TILE : hi;
-    if (j->x16 != NULL && shared) {   /* every token over the tile's one group */
+  for (;;) {                /* a batch: tiles from the shared counter */
+    long r0 = atomic_fetch_add_explicit(&j->next, MATMUL_TILE, memory_order_relaxed);
+    if (r0 >= rows) break;
+    long r1 = r0 + MATMUL_TILE < rows ? r0 + MATMUL_TILE : rows;
+    if (j->x16 != NULL) {   /* every token over the tile's one group */
       j->x16(n, 1, (int)op->b.rows, ROW(op->a, r0), j->bq, j->bq_stride,
              (float *)op->dst.data + r0, op->dst.stride / sizeof(float));
       continue;
