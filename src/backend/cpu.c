@@ -54,8 +54,16 @@ struct angles {
   float cs[ROPE_MAX_PAIRS], sn[ROPE_MAX_PAIRS];
 };
 
+/* A one-token product as the pool deals it out: the tiles of n weights
+   end to end, or with glu the tiles of gate, each with up's same rows. */
+struct product { const void *key; int n; bool glu; struct ty_view w[3]; };
+
+#define NEXT_CAP 1024       /* products a table of successors holds (warm_next) */
+
 struct cpu {
   ty_pool *pool;
+  struct product *next;     /* NEXT_CAP slots: each keyed product's successor */
+  const void *prev;         /* the key of the last one-token product, or NULL */
   void (*attn_f16)(const struct ty_attn_head *h);            /* cpu_kernels.h */
   void (*swiglu)(int64_t n, float *y, const float *x, const float *g);
   void (*rope)(float *x, const float *cs, const float *sn, int nd, int neox);
@@ -509,6 +517,71 @@ static void quantize_rows(void *arg, int ith, int nth) {
 }
 
 
+/* The bytes of product p that thread ith reads first, in order: its share
+   of the tiles as ty_pool_take hands them out (ty_pool_first_take), each
+   tile span as the weight rows it covers (with glu, gate's, then up's). */
+static void share_ranges(const struct product *p, int ith, int nth, struct ty_pool_warm *w) {
+  const int n_tiled = p->glu ? 1 : p->n;
+  long tiles[3], total = 0, cut[3];
+  for (int i = 0; i < n_tiled; i++)
+    total += tiles[i] = (long)((p->w[i].rows + MATMUL_TILE - 1) / MATMUL_TILE);
+  ty_pool_first_take(total, ith, nth, &cut[0], &cut[1], &cut[2]);
+  w->n = 0;
+  for (int s = 0; s < 2; s++)
+    for (long i = 0, base = 0; i < n_tiled; base += tiles[i], i++) {
+      long t0 = cut[s] > base ? cut[s] - base : 0;
+      long t1 = cut[s + 1] - base < tiles[i] ? cut[s + 1] - base : tiles[i];
+      for (int k = p->glu ? 0 : (int)i; t0 < t1 && k < (p->glu ? p->n : i + 1); k++) {
+        long r1 = t1 * MATMUL_TILE < p->w[k].rows ? t1 * MATMUL_TILE : (long)p->w[k].rows;
+        if (w->n == TY_POOL_WARM_MAX) return;
+        w->ptr[w->n] = ROW(p->w[k], t0 * MATMUL_TILE);
+        w->len[w->n++] = (size_t)(r1 - t0 * MATMUL_TILE) * p->w[k].stride;
+      }
+    }
+}
+
+
+/* The slot of c->next for key: its own, or the empty one it would take
+   (NULL when the table is full). */
+static struct product *next_slot(struct cpu *c, const void *key) {
+  size_t h = (size_t)((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15u >> 54);   /* 10 bits */
+  for (int i = 0; i < NEXT_CAP; i++) {
+    struct product *e = &c->next[(h + (size_t)i) % NEXT_CAP];
+    if (e->key == key || e->key == NULL) return e;
+  }
+  return NULL;
+}
+
+
+/* Before a one-token product runs: records it as the one after the last,
+   and hands each worker the front of its share of the product that came
+   after this one last time, to read into its L2 while it waits for the
+   caller's serial work (norm, quantization, rope, attention's last head).
+   A decode step runs the same products in the same order every token.
+   Warming is a hint: a wrong guess costs bandwidth, never a result. Decode,
+   2 threads, the same build with and without, alternating rounds: SmolLM2
+   +2.9% (faster in 16 of 20 rounds) and +1.4% (11 of 20), Gemma 3 270M
+   +6.4% (10 of 12); on a quiet host the per-layer products went q/k/v
+   19.0k -> 17.4k cycles, o 12.8k -> 11.4k, gate/up 47.1k -> 45.1k, down
+   25.8k -> 24.0k. */
+static void warm_next(struct cpu *c, const struct product *p) {
+  const int nth = ty_pool_size(c->pool);
+  struct product *e;
+  if (nth == 1 || c->next == NULL) return;
+  if (c->prev != NULL && (e = next_slot(c, c->prev)) != NULL) {
+    *e = *p;
+    e->key = c->prev;
+  }
+  c->prev = p->key;
+  if ((e = next_slot(c, p->key)) == NULL || e->key == NULL) return;
+  for (int i = 1; i < nth; i++) {
+    struct ty_pool_warm w;
+    share_ranges(e, i, nth, &w);
+    ty_pool_warm(c->pool, i, &w);
+  }
+}
+
+
 static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) {
   const struct ty_qtype_traits *a = ty_qtype_get(op->a.type);
   struct job j = { .cpu = c, .op = op, .bq = op->b.data, .bq_stride = op->b.stride,
@@ -544,7 +617,11 @@ static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) 
       ty_pool_run(c->pool, quantize_rows, &j);
   }
   atomic_store_explicit(&j.next, 0, memory_order_relaxed);
-  if (op->b.rows == 1) ty_pool_deal(c->pool, (long)((op->a.rows + MATMUL_TILE - 1) / MATMUL_TILE));
+  if (op->b.rows == 1) {
+    struct product p = { op->a.data, 1, false, { op->a } };
+    warm_next(c, &p);
+    ty_pool_deal(c->pool, (long)((op->a.rows + MATMUL_TILE - 1) / MATMUL_TILE));
+  }
   ty_pool_run(c->pool, matmul, &j);
   return TY_OK;
 }
@@ -889,6 +966,8 @@ static ty_status run_fused(struct cpu *c, const struct ty_op *op, ty_err *err) {
   }
   j.n_part = n;
   j.glu = op->kind == TY_OP_MATMUL_GLU;
+  struct product pr = { op->a.data, n, j.glu, { mm[0].a, mm[1].a, mm[2].a } };
+  warm_next(c, &pr);
   ty_pool_deal(c->pool, part_tiles(&j, tiles));
   ty_pool_run(c->pool, matmul_parts, &j);
   return TY_OK;
@@ -987,6 +1066,7 @@ static ty_status cpu_run(void *ctx, const struct ty_op *op, ty_err *err) {
 static void cpu_close(void *ctx) {
   struct cpu *c = ctx;
   ty_pool_free(c->pool);
+  free(c->next);
   free(c->work);
   for (int i = 0; i < c->n_packed; i++)
     if (c->packed[i].own) free(c->packed[i].data);
@@ -1025,6 +1105,7 @@ ty_status ty_backend_cpu_open(int n_threads, ty_backend_t *out, ty_err *err) {
     free(b);
     return err != NULL ? err->code : TY_ERR_IO;
   }
+  c->next = calloc(NEXT_CAP, sizeof *c->next);   /* none: no warming */
   c->attn_f16 = ty_cpu_attn_f16;
   c->swiglu = ty_cpu_swiglu;
   c->rope = ty_cpu_rope;

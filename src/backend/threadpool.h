@@ -37,11 +37,27 @@ void ty_pool_deal(ty_pool *p, long n);
    of holding them all at the end of the job. */
 bool ty_pool_take(ty_pool *p, int ith, long *lo, long *hi);
 
+/* Byte ranges worker ith reads into its cache while it waits between jobs,
+   in order, up to a budget: set before the ty_pool_run after which the
+   worker will wait, they replace what it had left to read (the CPU backend
+   hands each worker the front of its share of the next product). Thread 0
+   is the caller and never waits: ith 0 is ignored. */
+#define TY_POOL_WARM_MAX 4
+struct ty_pool_warm { const char *ptr[TY_POOL_WARM_MAX]; size_t len[TY_POOL_WARM_MAX]; int n; };
+void ty_pool_warm(ty_pool *p, int ith, const struct ty_pool_warm *w);
+
 /* Splits [0, n) into nth nearly equal parts; sets [*lo, *hi) for part ith. */
 static inline void ty_pool_range(long n, int ith, int nth, long *lo, long *hi) {
   long per = n / nth, rem = n % nth;
   *lo = ith * per + (ith < rem ? ith : rem);
   *hi = *lo + per + (ith < rem ? 1 : 0);
+}
+
+/* Thread ith's share of ty_pool_deal(n) as its ty_pool_take calls read it
+   when no other thread takes from it: [lo, mid) first, then [mid, hi). */
+static inline void ty_pool_first_take(long n, int ith, int nth, long *lo, long *mid, long *hi) {
+  ty_pool_range(n, ith, nth, lo, hi);
+  *mid = nth == 1 ? *hi : *lo + (*hi - *lo + 1) / 2;
 }
 
 #endif

@@ -5,7 +5,8 @@
  * step's pattern) lose no work; pools of 1 to 8 threads start and stop,
  * also with more threads than cores. ty_pool_deal / ty_pool_take hand out
  * every index once, in non-empty pieces, and a thread that is late to start
- * has its share taken by the others.
+ * has its share taken by the others; a thread alone at its share reads it
+ * as ty_pool_first_take says (what the CPU backend warms ahead).
  */
 #include "backend/threadpool.h"
 #include "check.h"
@@ -87,6 +88,21 @@ static void test_take(void) {
       for (long i = lo; i < hi; i++) stolen += atomic_load(&j.by[i]) != n - 1;
       CHECK(stolen > 0, "pool of %d: a late thread kept all %ld of its share", n, hi - lo);
     }
+    /* alone at its share, thread ith takes [lo, mid), then the rest in
+       order to hi; the CPU backend warms the bytes of the first take */
+    for (long count = 0; count < 70; count += 3)
+      for (int ith = 0; ith < n; ith++) {
+        long lo, mid, hi, a, b, at;
+        ty_pool_first_take(count, ith, n, &lo, &mid, &hi);
+        ty_pool_deal(p, count);
+        if (lo == hi) continue;
+        CHECK(ty_pool_take(p, ith, &a, &b) && a == lo && b == mid,
+              "pool of %d, %ld items: thread %d's first take [%ld, %ld), said [%ld, %ld)", n,
+              count, ith, a, b, lo, mid);
+        for (at = b; at < hi && ty_pool_take(p, ith, &a, &b) && a == at; at = b) {}
+        CHECK(at == hi, "pool of %d, %ld items: thread %d's share read in order to %ld, not %ld",
+              n, count, ith, at, hi);
+      }
     ty_pool_free(p);
   }
 }
