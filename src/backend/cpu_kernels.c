@@ -76,49 +76,74 @@ static float dot_f16(const char *k, const float *q16, int hd, int single) {
 }
 
 
-float ty_cpu_attn_scores_f16(const struct ty_attn_head *h, float *q16, float *s) {
-  float mx = -INFINITY;
-  for (int d = 0; d < h->hd; d++) q16[d] = f16_round(h->q[d]);
-  for (int i = h->first; i <= h->last; i++) {
-    s[i] = dot_f16(h->k + (size_t)i * h->stride, q16, h->hd, h->single) * h->scale;
-    if (s[i] > mx) mx = s[i];
+void ty_cpu_attn_scores_f16(const struct ty_attn_head *h, float *q16, float *s, size_t hs,
+                            float *mx) {
+  for (int j = 0; j < h->n_q; j++) {
+    const float *q = h->q + (size_t)j * h->hd;
+    float *qj = q16 + j * hs, *sj = s + j * hs;
+    mx[j] = -INFINITY;
+    for (int d = 0; d < h->hd; d++) qj[d] = f16_round(q[d]);
+    for (int i = h->first; i <= h->last; i++) {
+      sj[i] = dot_f16(h->k + (size_t)i * h->stride, qj, h->hd, h->single) * h->scale;
+      if (sj[i] > mx[j]) mx[j] = sj[i];
+    }
   }
-  return mx;
+}
+
+
+void ty_attn_split(const struct ty_attn_head *h, void (*fn)(const struct ty_attn_head *)) {
+  for (int j = 0; j < h->n_q; j += TY_ATTN_GROUP) {
+    struct ty_attn_head g = *h;
+    g.q += (size_t)j * h->hd;
+    g.out += (size_t)j * h->hd;
+    g.work += j * TY_ATTN_HEAD_WORK(h->last, h->hd);
+    g.n_q = h->n_q - j < TY_ATTN_GROUP ? h->n_q - j : TY_ATTN_GROUP;
+    fn(&g);
+  }
 }
 
 
 void ty_cpu_attn_f16(const struct ty_attn_head *h) {
   const int hd = h->hd, c0 = h->first / 16, c1 = h->last / 16, lanes = h->single ? 64 : 16;
-  float *e = h->work;                         /* (last + 16) weights by position */
-  float *acc = e + h->last + 16;              /* (lanes, hd) position lanes x dims */
-  float *q16 = acc + 64 * (size_t)hd;         /* (hd) */
-  float v[64];
-  double sum = 0.0;
+  const size_t hs = TY_ATTN_HEAD_WORK(h->last, hd);
+  const size_t e_size = TY_ATTN_HEAD_WORK(h->last, 0);
+  float mx[TY_ATTN_GROUP], v[64];
 
-  const float mx = ty_cpu_attn_scores_f16(h, q16, e);
-  for (int c = c0; c <= c1; c++) {
-    for (int l = 0; l < 16; l++) {
-      int i = 16 * c + l;
-      v[l] = i >= h->first && i <= h->last ? ty_cpu_expf(e[i] - mx) : 0.0f;
-      if (i <= h->last) e[i] = v[l];
+  if (h->n_q > TY_ATTN_GROUP) {
+    ty_attn_split(h, ty_cpu_attn_f16);
+    return;
+  }
+
+  ty_cpu_attn_scores_f16(h, h->work + e_size + 64 * (size_t)hd, h->work, hs, mx);
+  for (int j = 0; j < h->n_q; j++) {
+    float *e = h->work + j * hs;                /* (last + 16) weights by position */
+    float *acc = e + e_size;                    /* (lanes, hd) position lanes x dims */
+    float *out = h->out + (size_t)j * hd;
+    double sum = 0.0;
+    for (int c = c0; c <= c1; c++) {
+      for (int l = 0; l < 16; l++) {
+        int i = 16 * c + l;
+        v[l] = i >= h->first && i <= h->last ? ty_cpu_expf(e[i] - mx[j]) : 0.0f;
+        if (i <= h->last) e[i] = v[l];
+      }
+      sum += (double)reduce16(v);
     }
-    sum += (double)reduce16(v);
-  }
-  /* the weighted values: position i feeds lane i % lanes; the cache length
-     llama.cpp uses is a multiple of 256, so the vec_dot form has no tail */
-  /* lanes no position reaches stay zero; x + 0 is x, so they are skipped */
-  const int used = h->last + 1 < lanes ? h->last + 1 : lanes;
-  const float inv = (float)(1.0 / sum);
-  memset(acc, 0, (size_t)used * hd * sizeof *acc);
-  for (int i = h->first; i <= h->last; i++) {
-    const char *vr = h->v + (size_t)i * h->stride;
-    const float w = f16_round(e[i] * inv);
-    float *a = acc + (size_t)(i % lanes) * hd;
-    for (int d = 0; d < hd; d++) a[d] = fmaf(f16_at(vr, d), w, a[d]);
-  }
-  for (int d = 0; d < hd; d++) {
-    for (int l = 0; l < lanes; l++) v[l] = l < used ? acc[(size_t)l * hd + d] : 0.0f;
-    h->out[d] = lanes == 64 ? reduce64(v) : reduce16(v);
+    /* the weighted values: position i feeds lane i % lanes; the cache length
+       llama.cpp uses is a multiple of 256, so the vec_dot form has no tail */
+    /* lanes no position reaches stay zero; x + 0 is x, so they are skipped */
+    const int used = h->last + 1 < lanes ? h->last + 1 : lanes;
+    const float inv = (float)(1.0 / sum);
+    memset(acc, 0, (size_t)used * hd * sizeof *acc);
+    for (int i = h->first; i <= h->last; i++) {
+      const char *vr = h->v + (size_t)i * h->stride;
+      const float w = f16_round(e[i] * inv);
+      float *a = acc + (size_t)(i % lanes) * hd;
+      for (int d = 0; d < hd; d++) a[d] = fmaf(f16_at(vr, d), w, a[d]);
+    }
+    for (int d = 0; d < hd; d++) {
+      for (int l = 0; l < lanes; l++) v[l] = l < used ? acc[(size_t)l * hd + d] : 0.0f;
+      out[d] = lanes == 64 ? reduce64(v) : reduce16(v);
+    }
   }
 }
 

@@ -14,33 +14,48 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One query head against an f16 cache. */
+/* The query heads that share one kv head (grouped-query attention) against
+   an f16 cache. Each head's floats are the one-head kernel's: the group only
+   shares the reading and converting of the cache rows, which is most of a
+   long context's work. */
 struct ty_attn_head {
-  const float *q;        /* (hd) the query, f32 */
+  const float *q;        /* (n_q, hd) the queries, f32, hd floats apart */
   const char *k, *v;     /* cache rows of this kv head: position i at k + i * stride */
   size_t stride;         /* bytes between cache rows */
   int hd;                /* head size, a multiple of 16 */
   int first, last;       /* visible positions: [first, last] */
   float scale;           /* applied to q.k before the softmax */
   int single;            /* one query token in the batch: llama.cpp's vec_dot order */
-  float *out;            /* (hd) */
-  float *work;           /* TY_ATTN_WORK(last, hd) floats, 32-byte aligned */
+  int n_q;               /* query heads, at least 1 */
+  float *out;            /* (n_q, hd), hd floats apart */
+  float *work;           /* TY_ATTN_WORK(last, hd, n_q) floats, 64-byte aligned */
 };
 
-#define TY_ATTN_WORK(last, hd) ((size_t)(last) + 16 + 64 * (size_t)(hd) + 2 * (size_t)(hd))
+/* The work: a block for each head (its weights by position, last + 16 in
+   whole vectors; its 64 lanes of value sums, hd each; its query rounded to
+   f16). A call takes at most TY_ATTN_GROUP heads at a time. */
+#define TY_ATTN_GROUP 8
+#define TY_ATTN_HEAD_WORK(last, hd) ((((size_t)(last) + 31) & ~(size_t)15) + 65 * (size_t)(hd))
+#define TY_ATTN_WORK(last, hd, n_q) ((size_t)(n_q) * TY_ATTN_HEAD_WORK(last, hd))
 
 void ty_cpu_attn_f16(const struct ty_attn_head *h);
+/* fn on each TY_ATTN_GROUP heads of h in turn (the kernels' own use) */
+void ty_attn_split(const struct ty_attn_head *h, void (*fn)(const struct ty_attn_head *));
 void ty_cpu_attn_f16_avx2(const struct ty_attn_head *h);
 void ty_cpu_attn_f16_avx512(const struct ty_attn_head *h);
 
-/* The attention's first step on its own, so that tests see it: the scaled
-   scores q.k of positions [first, last] into s[first..last] (q16: hd floats
-   of scratch for the query rounded to f16); returns their largest. Later
-   steps round the probabilities to f16, which hides most last-bit errors
-   here from a test of the whole head. */
-float ty_cpu_attn_scores_f16(const struct ty_attn_head *h, float *q16, float *s);
-float ty_cpu_attn_scores_f16_avx2(const struct ty_attn_head *h, float *q16, float *s);
-float ty_cpu_attn_scores_f16_avx512(const struct ty_attn_head *h, float *q16, float *s);
+/* The attention's first step on its own, so that tests see it: query head
+   j's scaled scores q.k of positions [first, last] into s + j * hs (its
+   [first..last]) and their largest into mx[j]; q16 + j * hs is hd floats of
+   scratch for its query rounded to f16. Later steps round the probabilities
+   to f16, which hides most last-bit errors here from a test of the whole
+   head. */
+void ty_cpu_attn_scores_f16(const struct ty_attn_head *h, float *q16, float *s, size_t hs,
+                            float *mx);
+void ty_cpu_attn_scores_f16_avx2(const struct ty_attn_head *h, float *q16, float *s, size_t hs,
+                                 float *mx);
+void ty_cpu_attn_scores_f16_avx512(const struct ty_attn_head *h, float *q16, float *s, size_t hs,
+                                   float *mx);
 
 /* y = silu(x) * g, silu through ggml's exp approximation. */
 void ty_cpu_swiglu(int64_t n, float *y, const float *x, const float *g);

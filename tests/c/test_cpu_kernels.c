@@ -1,7 +1,9 @@
 /*
  * test_cpu_kernels.c: the CPU backend's own kernels (cpu_kernels.h). The
  * AVX2 and AVX-512 forms must give exactly the floats of the portable forms, for both
- * attention orders (a batch, one token), head sizes with and without a
+ * attention orders (a batch, one token), 1 to 9 query heads a kv head (the
+ * group kernel shares each cache row; the portable form runs the heads one
+ * by one), head sizes with and without a
  * 64-wide tail, windows that start past zero, and lengths on and off the
  * 16-lane boundaries, and rope for both pair orders and head sizes on and
  * off the 8-lane boundary; ty_cpu_expf must stay within 2 ulp of expf.
@@ -27,12 +29,14 @@ static float frand(void) {
 static void test_attention(void) {
   static const int hds[] = { 16, 48, 64, 80, 128, 256 };
   static const int lasts[] = { 0, 1, 15, 16, 17, 63, 64, 65, 200 };
-  enum { MAXPOS = 256, MAXHD = 256 };
-  size_t stride = 2 * MAXHD;
+  static const int groups[] = { 1, 3, 5, 9 };   /* 5: the group dots 4 + 1; 9: two calls */
+  enum { MAXPOS = 256, MAXHD = 256, MAXQ = 9 };
+  size_t stride = 2 * MAXHD, hs = TY_ATTN_HEAD_WORK(MAXPOS, MAXHD);
   char *k = malloc(MAXPOS * stride), *v = malloc(MAXPOS * stride);
-  float *work1 = aligned_alloc(32, TY_ATTN_WORK(MAXPOS, MAXHD) * sizeof(float));
-  float *work2 = aligned_alloc(32, TY_ATTN_WORK(MAXPOS, MAXHD) * sizeof(float));
-  float q[MAXHD], o1[MAXHD], o2[MAXHD];
+  float *work1 = aligned_alloc(64, TY_ATTN_WORK(MAXPOS, MAXHD, MAXQ) * sizeof(float));
+  float *work2 = aligned_alloc(64, TY_ATTN_WORK(MAXPOS, MAXHD, MAXQ) * sizeof(float));
+  float *s1 = malloc(MAXQ * hs * sizeof(float)), *s2 = malloc(MAXQ * hs * sizeof(float));
+  static float q[MAXQ * MAXHD], o1[MAXQ * MAXHD], o2[MAXQ * MAXHD];
   int checked = 0;
   for (int i = 0; i < MAXPOS * MAXHD; i++) {
     uint16_t a = ty_fp32_to_fp16(frand() * 3.0f), b = ty_fp32_to_fp16(frand());
@@ -41,48 +45,55 @@ static void test_attention(void) {
   }
   for (size_t a = 0; a < sizeof hds / sizeof *hds; a++)
     for (size_t b = 0; b < sizeof lasts / sizeof *lasts; b++)
-      for (int single = 0; single < 2; single++)
-        for (int windowed = 0; windowed < 2; windowed++) {
-          int hd = hds[a], last = lasts[b], first = windowed ? last / 3 : 0;
-          for (int d = 0; d < hd; d++) q[d] = frand() * 2.0f;
-          struct ty_attn_head h = { q, k, v, stride, hd, first, last, 0.125f, single, o1, work1 };
-          ty_cpu_attn_f16(&h);
-          for (int d = 0; d < hd; d++) CHECK(isfinite(o1[d]), "attention output not finite");
-          if (strcmp(ty_qtype_simd(), "scalar") == 0) continue;
-          h.out = o2;
-          h.work = work2;
-          ty_cpu_attn_f16_avx2(&h);
-          CHECK(memcmp(o1, o2, (size_t)hd * sizeof *o1) == 0,
-                "attention hd %d last %d first %d single %d: avx2 differs from portable "
-                "(%.9g vs %.9g)", hd, last, first, single, o2[0], o1[0]);
-          checked++;
-          if (strcmp(ty_qtype_simd(), "avx512") != 0) continue;
-          memset(o2, 0, sizeof o2);
-          ty_cpu_attn_f16_avx512(&h);
-          CHECK(memcmp(o1, o2, (size_t)hd * sizeof *o1) == 0,
-                "attention hd %d last %d first %d single %d: avx512 differs from portable "
-                "(%.9g vs %.9g)", hd, last, first, single, o2[0], o1[0]);
-          checked++;
-          /* the scores alone: the weights' f16 rounding hides a reordered
-             sum from the comparison above (a swapped pair in dots16's tree
-             passed it) */
-          float s1[MAXPOS], s2[MAXPOS], m1, m2;
-          m1 = ty_cpu_attn_scores_f16(&h, work1, s1);
-          m2 = ty_cpu_attn_scores_f16_avx2(&h, work2, s2);
-          CHECK(m1 == m2 && memcmp(s1 + first, s2 + first, (size_t)(last - first + 1) * 4) == 0,
-                "attention scores hd %d last %d first %d single %d: avx2 differs from portable",
-                hd, last, first, single);
-          if (strcmp(ty_qtype_simd(), "avx512") != 0) continue;
-          m2 = ty_cpu_attn_scores_f16_avx512(&h, work2, s2);
-          CHECK(m1 == m2 && memcmp(s1 + first, s2 + first, (size_t)(last - first + 1) * 4) == 0,
-                "attention scores hd %d last %d first %d single %d: avx512 differs from portable",
-                hd, last, first, single);
-        }
+      for (size_t g = 0; g < sizeof groups / sizeof *groups; g++)
+        for (int single = 0; single < 2; single++)
+          for (int windowed = 0; windowed < 2; windowed++) {
+            int hd = hds[a], last = lasts[b], first = windowed ? last / 3 : 0, n_q = groups[g];
+            size_t out_size = (size_t)n_q * hd * sizeof *o1;
+            for (int d = 0; d < n_q * hd; d++) q[d] = frand() * 2.0f;
+            struct ty_attn_head h = { q, k, v, stride, hd, first, last, 0.125f, single, n_q, o1,
+                                      work1 };
+            ty_cpu_attn_f16(&h);
+            for (int d = 0; d < n_q * hd; d++) CHECK(isfinite(o1[d]), "attention output not finite");
+            if (strcmp(ty_qtype_simd(), "scalar") == 0) continue;
+            h.out = o2;
+            h.work = work2;
+            ty_cpu_attn_f16_avx2(&h);
+            CHECK(memcmp(o1, o2, out_size) == 0,
+                  "attention hd %d last %d first %d single %d heads %d: avx2 differs from portable "
+                  "(%.9g vs %.9g)", hd, last, first, single, n_q, o2[0], o1[0]);
+            checked++;
+            if (strcmp(ty_qtype_simd(), "avx512") == 0) {
+              memset(o2, 0, out_size);
+              ty_cpu_attn_f16_avx512(&h);
+              CHECK(memcmp(o1, o2, out_size) == 0,
+                    "attention hd %d last %d first %d single %d heads %d: avx512 differs from "
+                    "portable (%.9g vs %.9g)", hd, last, first, single, n_q, o2[0], o1[0]);
+              checked++;
+            }
+            /* the scores alone: the weights' f16 rounding hides a reordered
+               sum from the comparison above (a swapped pair in dots16's tree
+               passed it) */
+            float m1[MAXQ], m2[MAXQ];
+            ty_cpu_attn_scores_f16(&h, work1, s1, hs, m1);
+            for (int level = 0; level < 2; level++) {
+              if (level == 1 && strcmp(ty_qtype_simd(), "avx512") != 0) break;
+              (level ? ty_cpu_attn_scores_f16_avx512 : ty_cpu_attn_scores_f16_avx2)(&h, work2, s2, hs, m2);
+              for (int j = 0; j < n_q; j++)
+                CHECK(m1[j] == m2[j] && memcmp(s1 + j * hs + first, s2 + j * hs + first,
+                                               (size_t)(last - first + 1) * 4) == 0,
+                      "attention scores hd %d last %d first %d single %d head %d of %d: %s "
+                      "differs from portable", hd, last, first, single, j, n_q,
+                      level ? "avx512" : "avx2");
+            }
+          }
   printf("attention: %d simd/portable comparisons\n", checked);
   free(k);
   free(v);
   free(work1);
   free(work2);
+  free(s1);
+  free(s2);
 }
 
 
