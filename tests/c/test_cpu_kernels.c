@@ -58,6 +58,8 @@ static void test_attention(void) {
             if (strcmp(ty_qtype_simd(), "scalar") == 0) continue;
             h.out = o2;
             h.work = work2;
+            /* the work is scratch: whatever it held must not show (NaN here) */
+            memset(work2, 0xff, TY_ATTN_WORK(MAXPOS, MAXHD, MAXQ) * sizeof(float));
             ty_cpu_attn_f16_avx2(&h);
             CHECK(memcmp(o1, o2, out_size) == 0,
                   "attention hd %d last %d first %d single %d heads %d: avx2 differs from portable "
@@ -65,6 +67,7 @@ static void test_attention(void) {
             checked++;
             if (strcmp(ty_qtype_simd(), "avx512") == 0) {
               memset(o2, 0, out_size);
+              memset(work2, 0xff, TY_ATTN_WORK(MAXPOS, MAXHD, MAXQ) * sizeof(float));
               ty_cpu_attn_f16_avx512(&h);
               CHECK(memcmp(o1, o2, out_size) == 0,
                     "attention hd %d last %d first %d single %d heads %d: avx512 differs from "
