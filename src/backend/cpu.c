@@ -77,6 +77,8 @@ struct cpu {
   struct region *regions;
   int n_regions, cap_regions;
   int slab;                 /* the region repacked weights are carved from now, or -1 */
+  struct packed recent[4];  /* the last found by lookup_packed (copies; size 0: none) */
+  int recent_next;
 };
 
 struct job {
@@ -219,8 +221,26 @@ static const struct packed *find_packed(const struct cpu *c, const void *p) {
 
 /* The product for w if it was repacked. A view of a repacked weight starts
    on a group and spans whole groups (supports checks). */
-static ty_dot_x16_fn packed_dot(const struct cpu *c, const struct ty_view *w) {
-  const struct packed *k = c->n_packed > 0 ? find_packed(c, w->data) : NULL;
+/* find_packed for the calling thread's own use (workers call find_packed):
+   a look at the last few found first. A fused op's dispatch asks after
+   each of its weights about five times (supports, twice, and run_fused),
+   and each binary search over a model's hundred-odd entries mispredicts
+   most of its branches. */
+static const struct packed *lookup_packed(struct cpu *c, const void *p) {
+  const struct packed *k;
+  for (int i = 0; i < 4; i++) {
+    k = &c->recent[i];
+    if (k->size > 0 && (const char *)p >= k->data && (const char *)p < k->data + k->size)
+      return k;
+  }
+  if (c->n_packed == 0 || (k = find_packed(c, p)) == NULL) return NULL;
+  c->recent[c->recent_next] = *k;
+  c->recent_next = (c->recent_next + 1) % 4;
+  return k;
+}
+
+static ty_dot_x16_fn packed_dot(struct cpu *c, const struct ty_view *w) {
+  const struct packed *k = lookup_packed(c, w->data);
   return k != NULL ? k->dot : NULL;
 }
 
@@ -270,6 +290,7 @@ static ty_status cpu_weights(void *ctx, const struct ty_view *src, void **out, t
   for (i = c->n_packed; i > 0 && c->packed[i - 1].data > p; i--) c->packed[i] = c->packed[i - 1];
   c->packed[i] = (struct packed){ p, size, group, src->type, tr->dot_x16, own };
   c->n_packed++;
+  memset(c->recent, 0, sizeof c->recent);
   *out = p;
   return TY_OK;
 }
@@ -1006,8 +1027,8 @@ static bool is_f32(const struct ty_view *v) { return v->type == TY_QTYPE_F32; }
 
 /* A view of a repacked weight must start on a group and span whole groups
    (the model's views are whole tensors). */
-static bool whole_groups(const struct cpu *c, const struct ty_view *w) {
-  const struct packed *k = c->n_packed > 0 ? find_packed(c, w->data) : NULL;
+static bool whole_groups(struct cpu *c, const struct ty_view *w) {
+  const struct packed *k = lookup_packed(c, w->data);
   return k == NULL || ((size_t)((const char *)w->data - k->data) % k->group == 0 &&
                        w->rows % TY_X16 == 0 && w->stride * TY_X16 == k->group);
 }
