@@ -245,8 +245,8 @@ void X86_NAME(ty_cpu_attn_scores_f16)(const struct ty_attn_head *h, float *q16, 
         const char *k = h->k + (size_t)i * h->stride;
         for (int p = 0; p < 16; p++) {
           prefetch_row(k + (size_t)(16 + p) * h->stride, hd, i + 16 + p <= h->last);
-          if (j0 == 0 && i + 16 + p <= h->last)    /* the value rows into L2, in order, */
-            for (int o = 0; o < 2 * hd; o += 64)    /* for lane_sums' strided reads */
+          if (h->single && j0 == 0 && i + 16 + p <= h->last)  /* the value rows into L2, */
+            for (int o = 0; o < 2 * hd; o += 64)     /* in order, for lane_sums' strided reads */
               _mm_prefetch(h->v + (size_t)(i + 16 + p) * h->stride + o, _MM_HINT_T1);
         }
         const float *q = q16 + j0 * hs;
