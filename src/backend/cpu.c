@@ -695,8 +695,8 @@ static void rope(void *arg, int ith, int nth) {
   const struct angles *a = NULL;
   long lo, hi;
   ty_pool_range((long)(op->dst.rows * n_head), ith, nth, &lo, &hi);
+  int64_t t = lo / n_head, h = lo % n_head;    /* item k's token and head, stepped along */
   for (long k = lo; k < hi; k++) {
-    int64_t t = k / n_head, h = k % n_head;
     if (t != cached) {
       if (nth == 1)         /* the pool is idle: the kept entries are this thread's */
         a = kept_angles(c, op, op->pos[t]);
@@ -705,6 +705,7 @@ static void rope(void *arg, int ith, int nth) {
       cached = t;
     }
     c->rope((float *)ROW(op->dst, t) + h * hd, a->cs, a->sn, nd, neox);
+    if (++h == n_head) h = 0, t++;
   }
 }
 

@@ -451,6 +451,19 @@ void X86_NAME(ty_cpu_rope)(float *x, const float *cs, const float *sn, int nd, i
       _mm256_storeu_ps(x + i, _mm256_fmsub_ps(x0, c, _mm256_mul_ps(x1, s)));
       _mm256_storeu_ps(x + h + i, _mm256_fmadd_ps(x0, s, _mm256_mul_ps(x1, c)));
     }
+  if (!neox)                /* pairs (x[2i], x[2i+1]), 4 to a vector: w swaps each pair,
+                               the angles' cosines and sines go in twice; even lanes
+                               take x0 c - (x1 s rounded), odd x0 s + (x1 c rounded) */
+    for (; i + 4 <= h; i += 4) {
+      const __m128 c4 = _mm_loadu_ps(cs + i), s4 = _mm_loadu_ps(sn + i);
+      const __m256 c = _mm256_set_m128(_mm_unpackhi_ps(c4, c4), _mm_unpacklo_ps(c4, c4));
+      const __m256 s = _mm256_set_m128(_mm_unpackhi_ps(s4, s4), _mm_unpacklo_ps(s4, s4));
+      const __m256 v = _mm256_loadu_ps(x + 2 * i);
+      const __m256 w = _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
+      const __m256 even = _mm256_fmsub_ps(v, c, _mm256_mul_ps(w, s));
+      const __m256 odd = _mm256_fmadd_ps(w, s, _mm256_mul_ps(v, c));
+      _mm256_storeu_ps(x + 2 * i, _mm256_blend_ps(even, odd, 0xAA));
+    }
   for (; i < h; i++) {      /* fmaf is one instruction here */
     const int a = neox ? i : 2 * i, b = neox ? i + h : 2 * i + 1;
     const float x0 = x[a], x1 = x[b];
