@@ -55,21 +55,19 @@ struct angles {
 };
 
 /* A one-token product as the pool deals it out: the tiles of n weights
-   end to end, or with glu the tiles of gate, each with up's same rows. */
-struct product {
-  const void *key;
-  int n;
-  bool glu;
-  struct ty_view w[3];
-  const char *norm;         /* in c->next: the norm weight read after the keyed product */
-  size_t norm_len;
-};
+   end to end, or with glu the tiles of gate, each with up's same rows. Its
+   key is its first weight. */
+struct product { const void *key; int n; bool glu; struct ty_view w[3]; };
 
-#define NEXT_CAP 1024       /* products a table of successors holds (warm_next) */
+/* What came after the product keyed, last token (warm_next): the next
+   product, and the norm weight read before it (NULL: none seen). */
+struct after { const void *key; struct product next; const char *norm; size_t norm_len; };
+
+#define AFTER_CAP 1024      /* products the table holds */
 
 struct cpu {
   ty_pool *pool;
-  struct product *next;     /* NEXT_CAP slots: each keyed product's successor */
+  struct after *after;      /* AFTER_CAP slots, open addressing by key */
   const void *prev;         /* the key of the last one-token product, or NULL */
   void (*attn_f16)(const struct ty_attn_head *h);            /* cpu_kernels.h */
   void (*swiglu)(int64_t n, float *y, const float *x, const float *g);
@@ -226,8 +224,6 @@ static const struct packed *find_packed(const struct cpu *c, const void *p) {
 }
 
 
-/* The product for w if it was repacked. A view of a repacked weight starts
-   on a group and spans whole groups (supports checks). */
 /* find_packed for the calling thread's own use (workers call find_packed):
    a look at the last few found first. A fused op's dispatch asks after
    each of its weights about five times (supports, twice, and run_fused),
@@ -246,6 +242,8 @@ static const struct packed *lookup_packed(struct cpu *c, const void *p) {
   return k;
 }
 
+/* The product for w if it was repacked. A view of a repacked weight starts
+   on a group and spans whole groups (supports checks). */
 static ty_dot_x16_fn packed_dot(struct cpu *c, const struct ty_view *w) {
   const struct packed *k = lookup_packed(c, w->data);
   return k != NULL ? k->dot : NULL;
@@ -422,6 +420,11 @@ static void rmsnorm(void *arg, int ith, int nth) {
    97-113). A tile is one group of a repacked weight. */
 #define MATMUL_TILE TY_X16
 
+/* The tiles of weight w: one token's products are dealt out in these. */
+static long tiles_of(const struct ty_view *w) {
+  return (long)((w->rows + MATMUL_TILE - 1) / MATMUL_TILE);
+}
+
 /* A batch of at least this many tokens takes the byte-dot product (gemm.c)
    where the weight format has one: converting a tile of weight rows costs
    about what a few row-by-row dots do, and every token then reuses it. A
@@ -552,7 +555,7 @@ static void share_ranges(const struct product *p, int ith, int nth, struct ty_po
   const int n_tiled = p->glu ? 1 : p->n;
   long tiles[3], total = 0, cut[3];
   for (int i = 0; i < n_tiled; i++)
-    total += tiles[i] = (long)((p->w[i].rows + MATMUL_TILE - 1) / MATMUL_TILE);
+    total += tiles[i] = tiles_of(&p->w[i]);
   ty_pool_first_take(total, ith, nth, &cut[0], &cut[1], &cut[2]);
   w->n = 0;
   for (int s = 0; s < 2; s++)
@@ -569,12 +572,12 @@ static void share_ranges(const struct product *p, int ith, int nth, struct ty_po
 }
 
 
-/* The slot of c->next for key: its own, or the empty one it would take
+/* The slot of c->after for key: its own, or the empty one it would take
    (NULL when the table is full). */
-static struct product *next_slot(struct cpu *c, const void *key) {
+static struct after *after_slot(struct cpu *c, const void *key) {
   size_t h = (size_t)((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15u >> 54);   /* 10 bits */
-  for (int i = 0; i < NEXT_CAP; i++) {
-    struct product *e = &c->next[(h + (size_t)i) % NEXT_CAP];
+  for (int i = 0; i < AFTER_CAP; i++) {
+    struct after *e = &c->after[(h + (size_t)i) % AFTER_CAP];
     if (e->key == key || e->key == NULL) return e;
   }
   return NULL;
@@ -592,28 +595,34 @@ static struct product *next_slot(struct cpu *c, const void *key) {
    +6.4% (10 of 12); on a quiet host the per-layer products went q/k/v
    19.0k -> 17.4k cycles, o 12.8k -> 11.4k, gate/up 47.1k -> 45.1k, down
    25.8k -> 24.0k. The caller itself asks for the norm weight it will read
-   after this product (recorded by RMSNORM), which arrives during the
-   product: SmolLM2's two norms a layer 2.85-2.94k -> 2.20-2.24k cycles. */
+   after this product (recorded by RMSNORM, note_norm), which arrives during
+   the product: SmolLM2's two norms a layer 2.85-2.94k -> 2.20-2.24k cycles. */
 static void warm_next(struct cpu *c, const struct product *p) {
   const int nth = ty_pool_size(c->pool);
-  struct product *e;
-  if (c->next == NULL) return;
-  if (c->prev != NULL && (e = next_slot(c, c->prev)) != NULL) {
-    const bool known = e->key == c->prev;
-    const char *norm = known ? e->norm : NULL;
-    const size_t norm_len = known ? e->norm_len : 0;
-    *e = *p;
+  struct after *e;
+  if (c->after == NULL) return;
+  if (c->prev != NULL && (e = after_slot(c, c->prev)) != NULL) {
     e->key = c->prev;
-    e->norm = norm;
-    e->norm_len = norm_len;
+    e->next = *p;
   }
   c->prev = p->key;
-  if ((e = next_slot(c, p->key)) == NULL || e->key == NULL) return;
+  if ((e = after_slot(c, p->key)) == NULL || e->key == NULL) return;
   for (size_t o = 0; o < e->norm_len; o += 64) __builtin_prefetch(e->norm + o, 0, 3);
   for (int i = 1; i < nth; i++) {
     struct ty_pool_warm w;
-    share_ranges(e, i, nth, &w);
+    share_ranges(&e->next, i, nth, &w);
     ty_pool_warm(c->pool, i, &w);
+  }
+}
+
+
+/* An RMSNORM of one row after a product: its weight, for warm_next. */
+static void note_norm(struct cpu *c, const struct ty_op *op) {
+  struct after *e;
+  if (op->a.rows == 1 && c->prev != NULL && c->after != NULL &&
+      (e = after_slot(c, c->prev)) != NULL && e->key == c->prev) {
+    e->norm = op->b.data;
+    e->norm_len = (size_t)op->b.cols * sizeof(float);
   }
 }
 
@@ -656,7 +665,7 @@ static ty_status run_matmul(struct cpu *c, const struct ty_op *op, ty_err *err) 
   if (op->b.rows == 1) {
     struct product p = { .key = op->a.data, .n = 1, .w = { op->a } };
     warm_next(c, &p);
-    ty_pool_deal(c->pool, (long)((op->a.rows + MATMUL_TILE - 1) / MATMUL_TILE));
+    ty_pool_deal(c->pool, tiles_of(&op->a));
   }
   ty_pool_run(c->pool, matmul, &j);
   return TY_OK;
@@ -939,7 +948,7 @@ static int fused_parts(const struct ty_op *op, struct ty_op mm[3]) {
 static long part_tiles(const struct job *j, long tiles[3]) {
   long total = 0;
   for (int i = 0; i < (j->glu ? 1 : j->n_part); i++)
-    total += tiles[i] = (long)((j->part[i].w.rows + MATMUL_TILE - 1) / MATMUL_TILE);
+    total += tiles[i] = tiles_of(&j->part[i].w);
   return total;
 }
 
@@ -1092,16 +1101,7 @@ static ty_status cpu_run(void *ctx, const struct ty_op *op, ty_err *err) {
     case TY_OP_MATMUL: return run_matmul(c, op, err);
     case TY_OP_MATMUL3: case TY_OP_MATMUL_GLU: return run_fused(c, op, err);
     case TY_OP_GET_ROWS: fn = get_rows; size = op->dst.rows * op->dst.cols; break;
-    case TY_OP_RMSNORM:
-      fn = rmsnorm;
-      if (op->a.rows == 1 && c->prev != NULL && c->next != NULL) {   /* for warm_next */
-        struct product *e = next_slot(c, c->prev);
-        if (e != NULL && e->key == c->prev) {
-          e->norm = op->b.data;
-          e->norm_len = (size_t)op->b.cols * sizeof(float);
-        }
-      }
-      break;
+    case TY_OP_RMSNORM: fn = rmsnorm; note_norm(c, op); break;
     case TY_OP_ROPE: fn = rope; size = op->dst.rows * op->dst.cols; break;
     case TY_OP_KV_STORE: fn = kv_store; break;
     case TY_OP_GLU: fn = glu; break;
@@ -1135,7 +1135,7 @@ static ty_status cpu_run(void *ctx, const struct ty_op *op, ty_err *err) {
 static void cpu_close(void *ctx) {
   struct cpu *c = ctx;
   ty_pool_free(c->pool);
-  free(c->next);
+  free(c->after);
   free(c->work);
   for (int i = 0; i < c->n_packed; i++)
     if (c->packed[i].own) free(c->packed[i].data);
@@ -1174,7 +1174,7 @@ ty_status ty_backend_cpu_open(int n_threads, ty_backend_t *out, ty_err *err) {
     free(b);
     return err != NULL ? err->code : TY_ERR_IO;
   }
-  c->next = calloc(NEXT_CAP, sizeof *c->next);   /* none: no warming */
+  c->after = calloc(AFTER_CAP, sizeof *c->after);   /* none: no warming */
   c->attn_f16 = ty_cpu_attn_f16;
   c->swiglu = ty_cpu_swiglu;
   c->rope = ty_cpu_rope;

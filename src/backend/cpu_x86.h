@@ -109,37 +109,29 @@ static inline __attribute__((always_inline)) __m512 tree16(const __m512 *f) {
 }
 
 
-/* The dots of the 16 rows at k, stride apart, each as dot_f16 computes it:
-   lanes_f16, then tree16. A batch's 16 chains run side by side (one row's
-   is 4 dependent fma at hd 64). */
+/* A batch's dots of the 16 rows at k, stride apart, each as dot_f16 computes
+   it (one chain a row, the 16 rows' chains side by side), then tree16. */
 static inline __attribute__((always_inline)) __m512 dots16(const char *k, size_t stride,
-                                                          const float *q16, int hd, int single) {
+                                                          const float *q16, int hd) {
   __m512 f[16];
-  if (single) {
 #pragma GCC unroll 16
-    for (int p = 0; p < 16; p++) f[p] = lanes_f16(k + (size_t)p * stride, q16, hd, 1);
-  } else {                  /* a batch's one chain a row: 16 rows' chains side by side */
+  for (int p = 0; p < 16; p++) f[p] = _mm512_setzero_ps();
+  for (int d = 0; d < hd; d += 16) {
+    const __m512 q = _mm512_loadu_ps(q16 + d);
 #pragma GCC unroll 16
-    for (int p = 0; p < 16; p++) f[p] = _mm512_setzero_ps();
-    for (int d = 0; d < hd; d += 16) {
-      const __m512 q = _mm512_loadu_ps(q16 + d);
-#pragma GCC unroll 16
-      for (int p = 0; p < 16; p++)
-        f[p] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + (size_t)p * stride + 2 * d))),
-                               q, f[p]);
-    }
+    for (int p = 0; p < 16; p++)
+      f[p] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + (size_t)p * stride + 2 * d))),
+                             q, f[p]);
   }
   return tree16(f);
 }
 
 
-/* One token's dots16 for G queries (q16 + j * qs) over the same 16 rows:
-   each row's values are read and converted once and serve every query's 4
-   chains, which then fold and go through tree16 as lanes_f16's do (hd a
-   multiple of 64). With the values shared the same way, a head costs
-   (one core, cycles, GQA groups of 3 at hd 64 against one head at a time)
-   3.3k against 3.6k at 72 positions, 24.1k against 27.8k at 1000; groups of
-   2 at hd 256, 500 positions: 54.8k against 67.3k. */
+/* One token's dots of the 16 rows at k for G queries (q16 + j * qs, G <= 4,
+   hd a multiple of 64), each as dot_f16 computes it: each row's values are
+   read and converted once and serve every query's 4 chains, which then fold
+   (0 + 2) + (1 + 3) as lanes_f16's do and go through tree16 (figures with
+   lane_sums below). */
 static inline __attribute__((always_inline)) void dots16_group(const char *k, size_t stride,
                                                                const float *q16, size_t qs,
                                                                int hd, const int G, __m512 *r) {
@@ -251,11 +243,11 @@ void X86_NAME(ty_cpu_attn_scores_f16)(const struct ty_attn_head *h, float *q16, 
         }
         const float *q = q16 + j0 * hs;
         if (!h->single)
-          for (int j = 0; j < G; j++) r[j] = dots16(k, h->stride, q + j * hs, hd, 0);
+          for (int j = 0; j < G; j++) r[j] = dots16(k, h->stride, q + j * hs, hd);
         else if (G == 4) dots16_group(k, h->stride, q, hs, hd, 4, r);
         else if (G == 3) dots16_group(k, h->stride, q, hs, hd, 3, r);
         else if (G == 2) dots16_group(k, h->stride, q, hs, hd, 2, r);
-        else r[0] = dots16(k, h->stride, q, hd, 1);
+        else dots16_group(k, h->stride, q, hs, hd, 1, r);
         for (int j = 0; j < G; j++) {
           const __m512 v = _mm512_mul_ps(r[j], _mm512_set1_ps(h->scale));
           _mm512_storeu_ps(s + (j0 + j) * hs + i, v);
