@@ -5,7 +5,10 @@
  *
  * Split s takes the chunks s, s + n_split, s + 2 n_split, ... of `chunk`
  * rows of the visible range [first, pos[t]] (counted from first), so every
- * visible row is used whatever n_split and chunk are; a split with no rows
+ * visible row is used whatever n_split and chunk are (chunk 0: each token's
+ * visible rows over n_split, worked out here from its position, so that a
+ * decode step's launch does not change from one token to the next and its
+ * CUDA graph can be launched again as it is); a split with no rows
  * writes acc = 0, m = -inf, l = 0.
  *
  * Precision against the CPU backend: the CPU rounds the query to the key
@@ -69,8 +72,9 @@ attn_split_kernel(const float *__restrict__ q, size_t qs, const uint8_t *__restr
 #pragma unroll
   for (int i = 0; i < DIMS; i++) acc[i] = 0.0f;
 
-  for (int64_t c0 = first + (int64_t)s * chunk; c0 <= p; c0 += (int64_t)n_split * chunk) {
-    const int64_t c1 = c0 + chunk - 1 < p ? c0 + chunk - 1 : p;
+  const int64_t ch = chunk > 0 ? chunk : (p - first + n_split) / n_split;
+  for (int64_t c0 = first + (int64_t)s * ch; c0 <= p; c0 += (int64_t)n_split * ch) {
+    const int64_t c1 = c0 + ch - 1 < p ? c0 + ch - 1 : p;
     for (int64_t r0 = c0; r0 <= c1; r0 += AT_TILE) {
       const int n = (int)(c1 - r0 + 1 < AT_TILE ? c1 - r0 + 1 : AT_TILE);
       /* scores: a warp per key, lanes across the head */
@@ -155,7 +159,7 @@ extern "C" int tyk_attention(void *stream, const float *q, size_t q_stride, int 
   TYK_CHECK_ARG(n_tok >= 0 && n_tok <= 65535 && n_head >= 1 && n_head <= 65535);
   TYK_CHECK_ARG(n_head_kv >= 1 && n_head % n_head_kv == 0);
   TYK_CHECK_ARG(head_dim >= 1 && head_dim <= AT_MAX_HD && window >= 0);
-  TYK_CHECK_ARG(n_split >= 1 && chunk >= 1);
+  TYK_CHECK_ARG(n_split >= 1 && chunk >= 0);
   TYK_CHECK_ARG(kv_type == TYK_F32 || kv_type == TYK_F16 || kv_type == TYK_Q8_0);
   TYK_CHECK_ARG(kv_type != TYK_Q8_0 || head_dim % 32 == 0);
   const int a = kv_type == TYK_F32 ? 4 : 2;

@@ -27,10 +27,22 @@ extern "C" {
 int tyk_weight_type_ok(int type);
 
 /* y[t][r] = dot(row r of w, x[t]) for t < n_tok (1..TYK_MATVEC_MAX_TOK),
-   r < rows; w is read once for all tokens, dequantized in registers.
-   cols is a multiple of the type's block size; x and y rows are f32. */
+   r < rows; w is read once for all tokens, in registers. cols is a multiple
+   of the type's block size; x and y rows are f32. With xq (n_tok rows of
+   tyk_q8_row_bytes(cols), 16-byte aligned) and a type tyk_matvec_int8
+   takes, x is first rounded to 8 bits there and the product is in int8
+   (matvec.cu says how); with xq NULL, each weight is dequantized to f32. */
 int tyk_matvec(void *stream, int type, const void *w, size_t w_stride, int64_t rows, int64_t cols,
-               const float *x, size_t x_stride, float *y, size_t y_stride, int n_tok);
+               const float *x, size_t x_stride, void *xq, float *y, size_t y_stride, int n_tok);
+
+/* 1 if tyk_matvec has an int8 product for this weight type. */
+int tyk_matvec_int8(int type);
+
+/* Bytes of one token's activations rounded to 8 bits: cols int8, then a
+   float2 per 32, rounded up to 16. */
+static inline size_t tyk_q8_row_bytes(int64_t cols) {
+  return ((size_t)cols + (size_t)cols / 32 * 8 + 15) & ~(size_t)15;
+}
 
 /* out (rows x cols halves, row-major, contiguous) = w dequantized to f16. */
 int tyk_dequant_f16(void *stream, int type, const void *w, size_t w_stride, int64_t rows,
@@ -64,9 +76,10 @@ int tyk_kv_store(void *stream, int type, void *cache, size_t c_stride, const flo
    over cache rows [first, pos[t]], first = max(0, pos[t] - window + 1) when
    window > 0, else 0; head h reads kv head h / (n_head / n_head_kv).
    k and v are caches of kv_type (f32, f16, q8_0), rows of n_head_kv * head_dim.
-   The visible rows are cut into n_split pieces of `chunk` rows, computed in
-   parallel with an online softmax into `partial` (tyk_attention_partial_floats
-   floats), then combined. */
+   The visible rows are cut into n_split pieces of `chunk` rows (0: each
+   token's visible rows / n_split, rounded up), computed in parallel with an
+   online softmax into `partial` (tyk_attention_partial_floats floats), then
+   combined. */
 int tyk_attention(void *stream, const float *q, size_t q_stride, int n_tok, int kv_type,
                   const void *k, size_t k_stride, const void *v, size_t v_stride, float *out,
                   size_t out_stride, const int32_t *pos, int n_head, int n_head_kv, int head_dim,

@@ -7,9 +7,11 @@
 #      checks (test_cuda_split), the block formats (test_cuda_dequant), and
 #      the CPU-side tests
 #   3. benchmark decode and prefill on GPU 0: a llama-8B-shaped Q4_K_M model
-#      and a SmolLM2-135M-shaped Q4_1 one, with and without CUDA graphs, and
-#      the fraction of the bandwidth roofline decode reaches
+#      and a SmolLM2-135M-shaped Q4_1 one, with and without CUDA graphs, with
+#      the f32 matrix-vector product in place of the int8 one, at depth 4096,
+#      and the fraction of the bandwidth roofline decode reaches
 #   4. print a short table last
+# Every step has a time limit, so one hung kernel cannot spend the lease.
 # Output goes to stdout and, when $OUT is set, to $OUT/gpu-check.log.
 #   scripts/gpu-check.sh [--quick]     (--quick: no 8B benchmark)
 set -uo pipefail
@@ -38,26 +40,34 @@ test -x build-gpu/tycho-bench && result[build]="ok ($(( $(date +%s) - t0 )) s)" 
 
 if [ "${result[build]}" != FAILED ]; then
   echo "== kernel parity (test_cuda) =="
-  build-gpu/tests/test_cuda && result[kernels]=ok || result[kernels]=FAILED
+  timeout 180 build-gpu/tests/test_cuda && result[kernels]=ok || result[kernels]=FAILED
+  if [ "${result[kernels]}" = FAILED ] && command -v compute-sanitizer >/dev/null; then
+    echo "== test_cuda under compute-sanitizer (first errors) =="
+    timeout 90 compute-sanitizer --print-limit 5 build-gpu/tests/test_cuda 2>&1 | head -n 80
+  fi
   echo "== split (test_cuda_split) =="
-  build-gpu/tests/test_cuda_split && result[split]=ok || result[split]=FAILED
+  timeout 180 build-gpu/tests/test_cuda_split && result[split]=ok || result[split]=FAILED
   echo "== all C tests =="
-  ctest --test-dir build-gpu --output-on-failure -j"$jobs" -E "test_cuda$|test_cuda_split" &&
+  ctest --test-dir build-gpu --output-on-failure -j"$jobs" --timeout 240 -E "test_cuda$|test_cuda_split" &&
     result[ctest]=ok || result[ctest]=FAILED
+  [ -n "${OUT:-}" ] && cp build-gpu/Testing/Temporary/LastTest.log "$OUT/" 2>/dev/null
 
   bench() {   # name model args...
     local name=$1 model=$2; shift 2
     echo "-- $name: tycho-bench $model $*"
-    build-gpu/tycho-bench "$model" --gpu 0 --repeats 3 "$@" | tee "$TMPDIR/bench-$name.json"
+    timeout 150 build-gpu/tycho-bench "$model" --gpu 0 --repeats 3 "$@" | tee "$TMPDIR/bench-$name.json"
   }
   field() { sed -n "s/.*\"phase\":\"$2\".*\"$3\":\([0-9.]*\).*/\1/p" "$TMPDIR/bench-$1.json" | head -n 1; }
 
   echo "== benchmark =="
   bench smollm2 synth:smollm2:135M:Q4_1 --pp 512 --tg 128
   TYCHO_CUDA_GRAPHS=0 bench smollm2-nograph synth:smollm2:135M:Q4_1 --pp 0 --tg 128
+  TYCHO_CUDA_MMVQ=0 bench smollm2-f32 synth:smollm2:135M:Q4_1 --pp 0 --tg 128
   if [ $quick = 0 ]; then
     bench llama8b synth:llama:8B:Q4_K_M --pp 512 --tg 128
     TYCHO_CUDA_GRAPHS=0 bench llama8b-nograph synth:llama:8B:Q4_K_M --pp 0 --tg 128
+    TYCHO_CUDA_MMVQ=0 bench llama8b-f32 synth:llama:8B:Q4_K_M --pp 0 --tg 128
+    bench llama8b-d4096 synth:llama:8B:Q4_K_M --pp 0 --tg 64 --depth 4096
   fi
 fi
 
@@ -67,11 +77,14 @@ printf "%-28s %s\n" build "${result[build]}" kernels "${result[kernels]:-not run
   split "${result[split]:-not run}" "other C tests" "${result[ctest]:-not run}"
 for n in smollm2 llama8b; do
   [ -s "$TMPDIR/bench-$n.json" ] || continue
-  printf "%-28s pp512 %s t/s, tg128 %s t/s (%s without graphs), %s of roofline (copy %s GB/s)\n" \
+  printf "%-28s pp512 %s t/s, tg128 %s t/s (%s without graphs, %s with the f32 product), %s of roofline (copy %s GB/s)\n" \
     "$n" "$(field $n pp tps_median)" "$(field $n tg tps_median)" \
-    "$(field $n-nograph tg tps_median)" "$(field $n roofline tg_fraction)" \
-    "$(field $n roofline copy_gbps)"
+    "$(field $n-nograph tg tps_median)" "$(field $n-f32 tg tps_median)" \
+    "$(field $n roofline tg_fraction)" "$(field $n roofline copy_gbps)"
 done
+[ -s "$TMPDIR/bench-llama8b-d4096.json" ] &&
+  printf "%-28s tg64 at depth 4096 %s t/s, %s of roofline\n" llama8b \
+    "$(field llama8b-d4096 tg tps_median)" "$(field llama8b-d4096 roofline tg_fraction)"
 case "${result[build]}${result[kernels]:-}${result[split]:-}${result[ctest]:-}" in
   *FAILED*) exit 1 ;;
 esac

@@ -82,9 +82,13 @@ void ty_gpu_scratch_size(int n_batch, int n_ctx, int n_head, int head_dim, int64
   out->stage_ints = n_batch > 512 ? n_batch : 512;   /* positions, ids, rope factors */
   out->wdq = blas ? (size_t)max_weight * 2 : 0;
   out->x16 = blas ? (size_t)n_batch * (size_t)max_cols * 2 : 0;
+  /* decode's activations in 8 bits: a row of max_cols int8 and a float2 per
+     32 (kernels.h's tyk_q8_row_bytes) for each token the int8 product takes */
+  out->xq = (size_t)(n_batch < GPU_MATVEC_MAX_TOK ? n_batch : GPU_MATVEC_MAX_TOK) *
+            (((size_t)max_cols + (size_t)max_cols / 32 * 8 + 15) & ~(size_t)15);
   out->attn = (size_t)out->attn_slots * (size_t)(head_dim + 2) * sizeof(float);
   out->blas = blas ? TY_GPU_BLAS_WORKSPACE : 0;
   out->stage = (size_t)TY_GPU_STAGE_SLOTS * (size_t)out->stage_ints * sizeof(int32_t);
-  out->total = round256(out->wdq) + round256(out->x16) + round256(out->attn) +
+  out->total = round256(out->wdq) + round256(out->x16) + round256(out->xq) + round256(out->attn) +
                round256(out->blas) + round256(out->stage);
 }

@@ -127,7 +127,7 @@ ty_status ty_cuda_copy_rate(int device, size_t size, double *rate, ty_err *err);
    activations in f16 (for cuBLAS prefill), the attention partial results,
    the cuBLAS workspace, and device copies of the per-token arrays. */
 struct ty_gpu_scratch {
-  size_t wdq, x16, attn, blas, stage;   /* bytes of each part */
+  size_t wdq, x16, xq, attn, blas, stage;   /* bytes of each part */
   size_t total;            /* the sum, each part rounded up to 256 bytes */
   int64_t attn_slots;      /* (token, head, split) partial results attn holds */
   int64_t stage_ints;      /* int32 values in each of TY_GPU_STAGE_SLOTS slots */

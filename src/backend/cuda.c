@@ -10,7 +10,12 @@
  * Decode: a one-token step is captured as a CUDA graph while its ops are
  * issued and launched as one graph at the next get (cudaGraphExecUpdate
  * keeps the instantiated graph when only arguments changed), so launch
- * overhead does not dominate small models. TYCHO_CUDA_GRAPHS=0 turns it off.
+ * overhead does not dominate small models. The next step that issues the
+ * same ops (the same tensors, shapes and launch arguments: positions and
+ * token ids are staged data, not arguments) captures nothing: its staged
+ * data goes to the same pinned slots and the graph is launched again as it
+ * is, so a token costs the host a comparison per op. TYCHO_CUDA_GRAPHS=0
+ * turns graphs off.
  */
 #include "backend.h"
 #include "../tensor/tensor.h"
@@ -30,7 +35,7 @@ struct cuda {
   cudaStream_t stream;
   cublasHandle_t blas;
   struct ty_gpu_scratch lay;     /* the scratch's parts, once the model hands it over */
-  void *wdq, *x16, *blas_ws;
+  void *wdq, *x16, *xq, *blas_ws;
   float *attn;
   char *stage_dev;               /* TY_GPU_STAGE_SLOTS slots of lay.stage_ints int32 */
   char *stage_host;              /* pinned mirror of stage_dev */
@@ -38,7 +43,19 @@ struct cuda {
   size_t staged_len[TY_GPU_STAGE_SLOTS];
   int n_staged;                  /* slots filled since the last sync */
   bool graphs, capturing;
+  bool int8;                     /* the int8 matrix-vector product (TYCHO_CUDA_MMVQ=0: off) */
   cudaGraphExec_t exec;
+  /* the ops exec runs (rec), and those of the step being captured (cur) */
+  struct step_op *rec, *cur;
+  int n_rec, n_cur, cap_rec, cap_cur;
+  bool replaying;                /* this step has matched rec[0..n_match) so far */
+  int n_match;
+};
+
+/* An op as a graph holds it: the op and the arguments derived for it. */
+struct step_op {
+  struct ty_op op;
+  int n_split, chunk;            /* attention's */
 };
 
 
@@ -192,15 +209,30 @@ static void cu_free(void *ctx, void *ptr) {
 }
 
 
-/* Ends a graph capture in progress and launches what it captured: the
-   instantiated graph is updated in place when only arguments changed, and
-   made anew when the shape of the step changed. */
+static ty_status launch(struct cuda *c, const struct step_op *so, ty_err *err);
+static ty_status diverge(struct cuda *c, ty_err *err);
+
+
+/* Ends the step in progress and launches its graph: as it is when the step
+   replayed the last one's ops, else what was captured, with the
+   instantiated graph updated in place when only arguments changed and made
+   anew when the shape of the step changed. */
 static ty_status flush(struct cuda *c, ty_err *err) {
   cudaGraph_t g = NULL;
   cudaGraphExecUpdateResultInfo info;
   cudaError_t e;
+  ty_status st;
+  if (c->replaying) {
+    if (c->n_match == c->n_rec) {
+      c->replaying = false;
+      CK(c, "launching the decode graph", cudaGraphLaunch(c->exec, c->stream));
+      return TY_OK;
+    }
+    if ((st = diverge(c, err)) != TY_OK) return st;   /* a shorter step: capture it */
+  }
   if (!c->capturing) return TY_OK;
   c->capturing = false;
+  c->n_rec = 0;
   if ((e = cudaStreamEndCapture(c->stream, &g)) != cudaSuccess)
     return cuda_err(err, c->device, "ending a graph capture", e);
   if (c->exec != NULL && cudaGraphExecUpdate(c->exec, g, &info) != cudaSuccess) {
@@ -215,6 +247,14 @@ static ty_status flush(struct cuda *c, ty_err *err) {
   }
   cudaGraphDestroy(g);
   CK(c, "launching the decode graph", cudaGraphLaunch(c->exec, c->stream));
+  struct step_op *t = c->rec;        /* what exec now runs */
+  int cap = c->cap_rec;
+  c->rec = c->cur;
+  c->cap_rec = c->cap_cur;
+  c->n_rec = c->n_cur;
+  c->cur = t;
+  c->cap_cur = cap;
+  c->n_cur = 0;
   return TY_OK;
 }
 
@@ -276,6 +316,8 @@ static ty_status cu_scratch(void *ctx, void *ptr, const struct ty_gpu_scratch *l
   p += round256(lay->wdq);
   c->x16 = lay->x16 ? p : NULL;
   p += round256(lay->x16);
+  c->xq = lay->xq ? p : NULL;
+  p += round256(lay->xq);
   c->attn = (float *)p;
   p += round256(lay->attn);
   c->blas_ws = lay->blas ? p : NULL;
@@ -309,13 +351,17 @@ static ty_status stage(struct cuda *c, const void *src, size_t n, const void **o
       *out = c->stage_dev + k * slot;
       return TY_OK;
     }
-  if (c->n_staged == TY_GPU_STAGE_SLOTS && (st = sync(c, err)) != TY_OK) return st;
+  if (c->n_staged == TY_GPU_STAGE_SLOTS &&
+      ((c->replaying && (st = diverge(c, err)) != TY_OK) || (st = sync(c, err)) != TY_OK))
+    return st;
   k = c->n_staged++;
   memcpy(c->stage_host + k * slot, src, n);
   c->staged_src[k] = src;
   c->staged_len[k] = n;
-  CK(c, "staging per-token data", cudaMemcpyAsync(c->stage_dev + k * slot, c->stage_host + k * slot,
-                                                  n, cudaMemcpyHostToDevice, c->stream));
+  if (!c->replaying)   /* a replayed graph copies the slot itself */
+    CK(c, "staging per-token data", cudaMemcpyAsync(c->stage_dev + k * slot,
+                                                    c->stage_host + k * slot, n,
+                                                    cudaMemcpyHostToDevice, c->stream));
   *out = c->stage_dev + k * slot;
   return TY_OK;
 }
@@ -374,7 +420,9 @@ static ty_status matmul_blas(struct cuda *c, const struct ty_op *op, ty_err *err
 
 /* Attention's split of the visible cache rows: one token takes up to
    TY_GPU_ATTN_MAX_SPLIT pieces of TY_GPU_ATTN_CHUNK rows, so long contexts
-   fill the GPU; a batch shares the partial slots among its tokens. */
+   fill the GPU; a batch shares the partial slots among its tokens. One
+   token's chunk is left to the kernel (0), so its launch changes only when
+   its split count does, every 256 positions. */
 static void attn_split(const struct cuda *c, const struct ty_op *op, int *n_split, int *chunk) {
   int64_t span = 1, n = op->a.rows, by_slots;
   for (int64_t t = 0; t < n; t++) {
@@ -387,11 +435,15 @@ static void attn_split(const struct cuda *c, const struct ty_op *op, int *n_spli
   if (s > by_slots) s = by_slots;
   if (s < 1) s = 1;
   *n_split = (int)s;
-  *chunk = (int)((span + s - 1) / s);
+  *chunk = n == 1 ? 0 : (int)((span + s - 1) / s);
 }
 
 
-static ty_status launch(struct cuda *c, const struct ty_op *op, ty_err *err) {
+/* Staged data first (positions, then ids or rope factors: a replayed step
+   stages in the order its graph was captured in); then the kernels, unless
+   the step replays a graph. */
+static ty_status launch(struct cuda *c, const struct step_op *so, ty_err *err) {
+  const struct ty_op *op = &so->op;
   const void *pos = NULL, *ids = NULL, *ff = NULL;
   ty_status st;
   int r = 0;
@@ -400,10 +452,15 @@ static ty_status launch(struct cuda *c, const struct ty_op *op, ty_err *err) {
     int64_t n = op->kind == TY_OP_ROPE ? op->dst.rows : op->a.rows;
     if ((st = stage(c, op->pos, (size_t)n * sizeof(int32_t), &pos, err)) != TY_OK) return st;
   }
+  if (op->kind == TY_OP_GET_ROWS &&
+      (st = stage(c, op->ids, (size_t)op->dst.rows * sizeof(int32_t), &ids, err)) != TY_OK)
+    return st;
+  if (op->kind == TY_OP_ROPE && op->ff != NULL &&
+      (st = stage(c, op->ff, (size_t)op->i1 / 2 * sizeof(float), &ff, err)) != TY_OK)
+    return st;
+  if (c->replaying) return TY_OK;
   switch (op->kind) {
     case TY_OP_GET_ROWS:
-      if ((st = stage(c, op->ids, (size_t)op->dst.rows * sizeof(int32_t), &ids, err)) != TY_OK)
-        return st;
       r = tyk_get_rows(c->stream, op->a.type, op->a.data, op->a.stride, op->a.cols, ids,
                        (int)op->dst.rows, op->dst.data, op->dst.stride, op->f0);
       break;
@@ -412,15 +469,17 @@ static ty_status launch(struct cuda *c, const struct ty_op *op, ty_err *err) {
                       op->b.data, op->a.rows, op->a.cols, op->i0 > 0 ? op->i0 : op->a.cols,
                       op->eps);
       break;
-    case TY_OP_MATMUL:
+    case TY_OP_MATMUL: {
+      void *xq = NULL;
       if (op->b.rows > TYK_MATVEC_MAX_TOK) return matmul_blas(c, op, err);
+      if (c->int8 && c->xq != NULL && tyk_matvec_int8(op->a.type) &&
+          tyk_q8_row_bytes(op->a.cols) * (size_t)op->b.rows <= c->lay.xq)
+        xq = c->xq;
       r = tyk_matvec(c->stream, op->a.type, op->a.data, op->a.stride, op->a.rows, op->a.cols,
-                     op->b.data, op->b.stride, op->dst.data, op->dst.stride, (int)op->b.rows);
+                     op->b.data, op->b.stride, xq, op->dst.data, op->dst.stride, (int)op->b.rows);
       break;
+    }
     case TY_OP_ROPE:
-      if (op->ff != NULL &&
-          (st = stage(c, op->ff, (size_t)op->i1 / 2 * sizeof(float), &ff, err)) != TY_OK)
-        return st;
       r = tyk_rope(c->stream, op->dst.data, op->dst.stride, op->dst.rows, op->dst.cols, op->i0,
                    op->i1, op->i2, op->f0, op->f1, ff, pos);
       break;
@@ -428,15 +487,12 @@ static ty_status launch(struct cuda *c, const struct ty_op *op, ty_err *err) {
       r = tyk_kv_store(c->stream, op->dst.type, op->dst.data, op->dst.stride, op->a.data,
                        op->a.stride, op->a.rows, op->a.cols, pos);
       break;
-    case TY_OP_ATTENTION: {
-      int n_split, chunk;
-      attn_split(c, op, &n_split, &chunk);
+    case TY_OP_ATTENTION:
       r = tyk_attention(c->stream, op->a.data, op->a.stride, (int)op->a.rows, op->b.type,
                         op->b.data, op->b.stride, op->c.data, op->c.stride, op->dst.data,
-                        op->dst.stride, pos, op->i0, op->i1, op->i2, op->i3, op->f0, n_split,
-                        chunk, c->attn);
+                        op->dst.stride, pos, op->i0, op->i1, op->i2, op->i3, op->f0, so->n_split,
+                        so->chunk, c->attn);
       break;
-    }
     case TY_OP_GLU:
       r = tyk_glu(c->stream, op->i0, op->a.data, op->a.stride, op->b.data, op->b.stride,
                   op->dst.data, op->dst.stride, op->a.rows, op->a.cols);
@@ -465,24 +521,105 @@ static ty_status launch(struct cuda *c, const struct ty_op *op, ty_err *err) {
 }
 
 
-/* One op: a one-token step that starts after a sync starts a graph capture,
-   which the next get or set ends and launches. A failed launch abandons the
+static bool same_view(const struct ty_view *a, const struct ty_view *b) {
+  return a->data == b->data && a->type == b->type && a->rows == b->rows && a->cols == b->cols &&
+         a->stride == b->stride;
+}
+
+
+/* Whether two ops launch the same kernels with the same arguments (staged
+   data aside: pointers to it are compared, its contents are not). */
+static bool same_step_op(const struct step_op *x, const struct step_op *y) {
+  const struct ty_op *a = &x->op, *b = &y->op;
+  return a->kind == b->kind && same_view(&a->dst, &b->dst) && same_view(&a->a, &b->a) &&
+         same_view(&a->b, &b->b) && same_view(&a->c, &b->c) && same_view(&a->d, &b->d) &&
+         same_view(&a->dst2, &b->dst2) && same_view(&a->dst3, &b->dst3) && a->ids == b->ids &&
+         a->pos == b->pos && a->ff == b->ff && a->i0 == b->i0 && a->i1 == b->i1 &&
+         a->i2 == b->i2 && a->i3 == b->i3 && memcmp(&a->f0, &b->f0, sizeof a->f0) == 0 &&
+         memcmp(&a->f1, &b->f1, sizeof a->f1) == 0 && memcmp(&a->eps, &b->eps, sizeof a->eps) == 0 &&
+         x->n_split == y->n_split && x->chunk == y->chunk;
+}
+
+
+static ty_status begin_capture(struct cuda *c, ty_err *err) {
+  CK(c, "starting a graph capture",
+     cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
+  c->capturing = true;
+  c->n_cur = 0;
+  return TY_OK;
+}
+
+
+static void abandon_capture(struct cuda *c) {
+  cudaGraph_t g = NULL;
+  c->capturing = false;
+  c->n_cur = 0;
+  if (cudaStreamEndCapture(c->stream, &g) == cudaSuccess && g != NULL) cudaGraphDestroy(g);
+  cudaGetLastError();
+}
+
+
+/* Notes an op of the step being captured. */
+static ty_status record(struct cuda *c, const struct step_op *so, ty_err *err) {
+  if (c->n_cur == c->cap_cur) {
+    int cap = c->cap_cur ? 2 * c->cap_cur : 256;
+    struct step_op *p = realloc(c->cur, (size_t)cap * sizeof *p);
+    if (p == NULL) return ty_err_set(err, TY_ERR_NOMEM, "cuda:%d: out of memory", c->device);
+    c->cur = p;
+    c->cap_cur = cap;
+  }
+  c->cur[c->n_cur++] = *so;
+  return TY_OK;
+}
+
+
+/* A replayed step has issued an op its graph does not hold: capture it
+   after all, from its first op (the ops matched so far are the graph's own
+   first ops, and their host data is this step's). */
+static ty_status diverge(struct cuda *c, ty_err *err) {
+  ty_status st;
+  c->replaying = false;
+  c->n_staged = 0;
+  if ((st = begin_capture(c, err)) != TY_OK) return st;
+  for (int k = 0; k < c->n_match; k++)
+    if ((st = record(c, &c->rec[k], err)) != TY_OK || (st = launch(c, &c->rec[k], err)) != TY_OK) {
+      abandon_capture(c);
+      return st;
+    }
+  return TY_OK;
+}
+
+
+/* One op. A one-token step that starts after a sync replays the last
+   step's graph while its ops match that graph's, or else is captured as a
+   graph; the next get or set launches it. A failed launch abandons the
    capture. */
 static ty_status cu_run(void *ctx, const struct ty_op *op, ty_err *err) {
   struct cuda *c = ctx;
+  struct step_op so = { .op = *op };
   ty_status st;
   CK(c, "selecting the GPU", cudaSetDevice(c->device));
-  if (c->graphs && !c->capturing && c->n_staged == 0 && op->dst.rows == 1) {
-    CK(c, "starting a graph capture",
-       cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
-    c->capturing = true;
+  if (op->kind == TY_OP_ATTENTION) attn_split(c, op, &so.n_split, &so.chunk);
+  if (c->graphs && !c->capturing && !c->replaying && c->n_staged == 0 && op->dst.rows == 1) {
+    if (c->exec != NULL && c->n_rec > 0 && same_step_op(&so, &c->rec[0])) {
+      c->replaying = true;
+      c->n_match = 0;
+    } else if ((st = begin_capture(c, err)) != TY_OK) {
+      return st;
+    }
   }
-  if ((st = launch(c, op, err)) != TY_OK && c->capturing) {
-    cudaGraph_t g = NULL;
-    c->capturing = false;
-    if (cudaStreamEndCapture(c->stream, &g) == cudaSuccess && g != NULL) cudaGraphDestroy(g);
-    cudaGetLastError();
+  if (c->replaying) {
+    if (c->n_match < c->n_rec && same_step_op(&so, &c->rec[c->n_match])) {
+      if ((st = launch(c, &so, err)) == TY_OK && c->replaying) c->n_match++;
+      return st;
+    }
+    if ((st = diverge(c, err)) != TY_OK) return st;
   }
+  if (c->capturing && (st = record(c, &so, err)) != TY_OK) {
+    abandon_capture(c);
+    return st;
+  }
+  if ((st = launch(c, &so, err)) != TY_OK && c->capturing) abandon_capture(c);
   return st;
 }
 
@@ -499,6 +636,8 @@ static void cu_close(void *ctx) {
   if (c->blas != NULL) cublasDestroy(c->blas);
   if (c->stream != NULL) cudaStreamDestroy(c->stream);
   if (c->stage_host != NULL) cudaFreeHost(c->stage_host);
+  free(c->rec);
+  free(c->cur);
   free(c);
 }
 
@@ -513,7 +652,7 @@ ty_status ty_backend_cuda_open(int device, ty_backend_t *out, ty_err *err) {
   struct cuda *c;
   ty_backend_t b;
   cublasStatus_t s;
-  const char *g = getenv("TYCHO_CUDA_GRAPHS");
+  const char *g = getenv("TYCHO_CUDA_GRAPHS"), *q = getenv("TYCHO_CUDA_MMVQ");
   ty_status st;
   *out = NULL;
   if (device < 0 || device >= ty_cuda_device_count())
@@ -528,6 +667,7 @@ ty_status ty_backend_cuda_open(int device, ty_backend_t *out, ty_err *err) {
   }
   c->device = device;
   c->graphs = g == NULL || strcmp(g, "0") != 0;
+  c->int8 = q == NULL || strcmp(q, "0") != 0;
   b->i = &cuda_i;
   b->ctx = c;
   cudaError_t e;

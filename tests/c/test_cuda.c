@@ -3,10 +3,12 @@
  * Each case runs the same op on both backends and compares the outputs by
  * the norm-wise relative error |gpu - ref| / |ref|, with ref the CPU's
  * result or, for matrix products, a double-precision product of the
- * dequantized weights (the CPU itself rounds activations to q8 for quantized
- * weights, which the GPU does not). The bounds, stated once in `tol` below,
+ * dequantized weights with x (the CPU rounds x to its own q8 forms; the
+ * GPU's int8 product rounds it to q8_1, and the reference then does too).
+ * The bounds, stated once in `tol` below,
  * come from the arithmetic each path does differently:
- *   matvec (f32 activations, f32 sums)                     1e-5
+ *   matvec (f32 sums; the reference rounds x to q8_1 where
+ *   the GPU does, for the int8 product)                    1e-5
  *   cuBLAS (weights and activations in f16, f32 sums)      2e-3
  *   attention, f32 cache                                   1e-4
  *   attention, f16 cache (CPU rounds q and probabilities)  2e-3
@@ -153,24 +155,60 @@ static void *make_weights(int type, int64_t rows, int64_t cols) {
 }
 
 
+/* The types with an int8 decode product (kernels/matvec.cu): their
+   activations are rounded to q8_1 by ggml's reference rule first, so the
+   reference rounds them the same way (TYCHO_CUDA_MMVQ=0: it does not). */
+static bool int8_product(int type, int n_tok) {
+  const char *e = getenv("TYCHO_CUDA_MMVQ");
+  if (n_tok > 8 || (e != NULL && strcmp(e, "0") == 0)) return false;
+  switch (type) {
+    case TY_QTYPE_Q4_0: case TY_QTYPE_Q4_1: case TY_QTYPE_Q5_0: case TY_QTYPE_Q5_1:
+    case TY_QTYPE_Q8_0: case TY_QTYPE_Q4_K: case TY_QTYPE_Q5_K: case TY_QTYPE_Q6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+
+/* Each type at 1..8 tokens (the matrix-vector kernels: rows of 16, 64 and
+   136 granules of 32 weights take 1, 2 and 4 warps a row) and above 8
+   (cuBLAS). The reference is a double-precision product of the dequantized
+   weights with x, or with x as q8_1 holds it for the int8 product. */
 static void test_matmul(void) {
   static const int toks[] = { 1, 2, 5, 8, 9, 64 };
-  const int64_t rows = 67, cols = 512;
+  static const int64_t widths[] = { 512, 2048, 4352 };
+  const int64_t rows = 67;
+  const struct ty_qtype_traits *q8 = ty_qtype_get_ref(TY_QTYPE_Q8_1);
+  for (size_t c = 0; c < sizeof widths / sizeof *widths; c++)
   for (size_t a = 0; a < sizeof weight_types / sizeof *weight_types; a++)
     for (size_t b = 0; b < sizeof toks / sizeof *toks; b++) {
       int type = weight_types[a], n = toks[b];
+      int64_t cols = widths[c];
+      if (n > 8 && cols != 512) continue;   /* cuBLAS: one width is enough */
       const struct ty_qtype_traits *t = ty_qtype_get_ref(type);
       char *w = make_weights(type, rows, cols);
       float *x = malloc((size_t)n * cols * sizeof *x), *wf = malloc(cols * sizeof *wf);
+      float *xr = malloc((size_t)n * cols * sizeof *xr);
+      char *xq = malloc(ty_qtype_row_size(TY_QTYPE_Q8_1, cols));
       float *y = calloc((size_t)n * rows, sizeof *y);
       double *ref = malloc((size_t)n * rows * sizeof *ref);
-      char what[64];
+      char what[80];
       fill(x, (size_t)n * cols, 1.0f);
+      for (int i = 0; i < n; i++) {
+        float *xi = x + (size_t)i * cols, *ri = xr + (size_t)i * cols;
+        if (int8_product(type, n)) {
+          q8->from_float(xi, xq, cols);
+          q8->to_float(xq, ri, cols);
+        } else {
+          memcpy(ri, xi, (size_t)cols * sizeof *ri);
+        }
+      }
       for (int64_t r = 0; r < rows; r++) {
         t->to_float(w + (size_t)r * ty_qtype_row_size(type, cols), wf, cols);
         for (int i = 0; i < n; i++) {
           double s = 0;
-          for (int64_t k = 0; k < cols; k++) s += (double)wf[k] * x[(size_t)i * cols + k];
+          for (int64_t k = 0; k < cols; k++) s += (double)wf[k] * xr[(size_t)i * cols + k];
           ref[(size_t)i * rows + r] = s;
         }
       }
@@ -179,11 +217,12 @@ static void test_matmul(void) {
       float *got = run_both(&op);
       double e = rel_err(got, ref, (size_t)n * rows);
       double tol = n > 8 ? 2e-3 : 1e-5;
-      snprintf(what, sizeof what, "matmul %s x %d tokens", t->name, n);
+      snprintf(what, sizeof what, "matmul %s %lld cols x %d tokens%s", t->name, (long long)cols,
+               n, int8_product(type, n) ? " (int8)" : "");
       cases++;
       CHECK(e <= tol && e == e, "%s: relative error %.3g > %.3g", what, e, tol);
       dev_free_all();
-      free(got); free(w); free(x); free(wf); free(y); free(ref);
+      free(got); free(w); free(x); free(xr); free(xq); free(wf); free(y); free(ref);
     }
 }
 
@@ -356,8 +395,9 @@ int main(void) {
   OK(ty_backend_cpu_open(0, &cpu, &err));
   OK(ty_backend_cuda_open(0, &gpu, &err));
   /* scratch as a model holding these shapes would size it: 64 tokens,
-     3000 rows of context, 8 heads of up to 256, weights up to 67 x 512 */
-  ty_gpu_scratch_size(64, 3000, 8, 256, 67 * 512, 2048, &lay);
+     3000 rows of context, 8 heads of up to 256, weights up to 67 x 512
+     through cuBLAS, activations up to 4352 wide */
+  ty_gpu_scratch_size(64, 3000, 8, 256, 67 * 512, 4352, &lay);
   OK(ty_backend_alloc(gpu, lay.total, &scratch, &err));
   OK(gpu->i->scratch(gpu->ctx, scratch, &lay, &err));
   test_matmul();

@@ -9,7 +9,11 @@
  *    within 2e-2 (norm-wise) of the GPU run on a synthetic model, whose
  *    random weights leave near ties the CPU's q8 activations may flip;
  *  - on every device, the bytes the model holds are the plan's prediction,
- *    category by category, and the driver's own count is reported beside it.
+ *    category by category, and the driver's own count is reported beside it;
+ *  - decode steps replayed from one CUDA graph (positions 248..263, across
+ *    the point where attention splits its rows in two) give exactly the
+ *    logits of the same steps launched without graphs, and two virtual GPUs
+ *    exactly those of one.
  * Skips (77) without CUDA or a GPU.
  */
 #include "backend/backend.h"
@@ -27,6 +31,8 @@
 
 
 #define N_GEN 24
+#define N_DEPTH 248         /* the decode check's prompt */
+#define N_DEC 16            /* and its steps */
 
 static ty_err err;
 
@@ -34,6 +40,7 @@ static ty_err err;
 struct run {
   int32_t tokens[N_GEN];
   float *logits;            /* after the prompt */
+  float *dec;               /* after each decode step of the decode check */
 };
 
 
@@ -50,7 +57,7 @@ static int run_split(const char *path, const char *devs, int num_gpu, struct run
   int n = 0, ok = 0;
 
   ty_plan_settings_default(&s);
-  s.num_ctx = 256;
+  s.num_ctx = 512;
   s.num_batch = 64;
   s.num_gpu = num_gpu;
   if (ty_shape_from_file(path, shape, &err) != TY_OK ||
@@ -82,8 +89,8 @@ static int run_split(const char *path, const char *devs, int num_gpu, struct run
     printf("  %s layers %d..%d %.1f MiB", pd->dev.name, pd->layer_lo, pd->layer_hi,
            planned / 1048576.0);
     if (mm->measured > 0)
-      printf(" (driver: -%.1f MiB, %.1f MiB outside tycho)", mm->measured / 1048576.0,
-             mm->overhead / 1048576.0);
+      printf(" (the driver's free memory fell %.1f MiB: %.1f MiB outside tycho)",
+             mm->measured / 1048576.0, mm->overhead / 1048576.0);
   }
   printf("\n");
   if (ty_model_eval(m, prompt, (int)(sizeof prompt / sizeof *prompt), &err) != TY_OK) {
@@ -99,6 +106,22 @@ static int run_split(const char *path, const char *devs, int num_gpu, struct run
       CHECK(0, "%s: step %d: %s", devs, i, err.msg);
       goto done;
     }
+  }
+  /* the decode check: a long prompt, then fixed tokens one at a time */
+  int32_t ids[N_DEPTH + N_DEC];
+  for (int i = 0; i < N_DEPTH + N_DEC; i++) ids[i] = (int32_t)((1000 + 7 * i) % nv);
+  out->dec = malloc((size_t)N_DEC * nv * sizeof(float));
+  ty_model_reset(m);
+  if (ty_model_eval(m, ids, N_DEPTH, &err) != TY_OK) {
+    CHECK(0, "%s: the decode check's prompt: %s", devs, err.msg);
+    goto done;
+  }
+  for (int i = 0; i < N_DEC; i++) {
+    if (ty_model_eval(m, ids + N_DEPTH + i, 1, &err) != TY_OK) {
+      CHECK(0, "%s: decode step %d: %s", devs, i, err.msg);
+      goto done;
+    }
+    memcpy(out->dec + (size_t)i * nv, ty_model_logits(m), (size_t)nv * sizeof(float));
   }
   ok = nv;
 done:
@@ -123,7 +146,7 @@ int main(void) {
   char buf[1024], synth[512];
   const char *path = test_model_path("smollm2.gguf", buf, sizeof buf);
   int real = path != NULL, nv;
-  struct run one, two, three, mixed, cpu;
+  struct run one, two, three, mixed, cpu, eager;
   if (ty_cuda_device_count() == 0) {
     printf("skip: no CUDA GPU (or tycho built without CUDA)\n");
     return TEST_SKIP;
@@ -144,6 +167,20 @@ int main(void) {
       !run_split(path, "cpu,cuda:0=1G,cuda:0=1G,cuda:0=1G", 31, &three) ||
       !run_split(path, "cpu,cuda:0", 12, &mixed) || !run_split(path, "cpu", 0, &cpu))
     return 1;
+  setenv("TYCHO_CUDA_GRAPHS", "0", 1);   /* read when a backend opens */
+  if (!run_split(path, "cpu,cuda:0", 31, &eager)) return 1;
+  unsetenv("TYCHO_CUDA_GRAPHS");
+  for (int i = 0; i < N_DEC; i++) {
+    const float *a = one.dec + (size_t)i * nv;
+    CHECK(rel(eager.dec + (size_t)i * nv, a, nv) == 0,
+          "decode step %d (position %d): graphs against none: logits differ (%.3g)", i,
+          N_DEPTH + i, rel(eager.dec + (size_t)i * nv, a, nv));
+    CHECK(rel(two.dec + (size_t)i * nv, a, nv) == 0,
+          "decode step %d: two virtual GPUs: logits differ (%.3g)", i,
+          rel(two.dec + (size_t)i * nv, a, nv));
+  }
+  printf("decode steps against the CPU: %.3g (first), %.3g (last)\n", rel(cpu.dec, one.dec, nv),
+         rel(cpu.dec + (size_t)(N_DEC - 1) * nv, one.dec + (size_t)(N_DEC - 1) * nv, nv));
   CHECK(memcmp(one.tokens, two.tokens, sizeof one.tokens) == 0, "two virtual GPUs differ");
   CHECK(memcmp(one.tokens, three.tokens, sizeof one.tokens) == 0, "three virtual GPUs differ");
   CHECK(rel(two.logits, one.logits, nv) == 0, "two virtual GPUs: logits differ (%.3g)",
