@@ -1,7 +1,8 @@
 /*
  * attention.cu: causal attention over the KV cache (f32, f16 or q8_0), split
  * along the sequence: one block per (split, head, token) walks its keys with
- * an online softmax into `partial`, a second kernel combines the splits.
+ * an online softmax into `partial`, a second kernel combines the splits (a
+ * single split writes the output itself).
  *
  * Split s takes the chunks s, s + n_split, s + 2 n_split, ... of `chunk`
  * rows of the visible range [first, pos[t]] (counted from first), so every
@@ -55,7 +56,8 @@ __global__ void __launch_bounds__(AT_THREADS)
 attn_split_kernel(const float *__restrict__ q, size_t qs, const uint8_t *__restrict__ k,
                   size_t ks, const uint8_t *__restrict__ v, size_t vs, size_t head_b,
                   const int32_t *__restrict__ pos, int n_head, int group, int hd, int window,
-                  float scale, int n_split, int chunk, float *__restrict__ partial) {
+                  float scale, int n_split, int chunk, float *__restrict__ partial,
+                  float *__restrict__ out, size_t os) {
   __shared__ float qsh[AT_MAX_HD];
   __shared__ float score[AT_TILE], prob[AT_TILE];
   const int s = blockIdx.x, h = blockIdx.y, t = blockIdx.z;
@@ -110,15 +112,25 @@ attn_split_kernel(const float *__restrict__ q, size_t qs, const uint8_t *__restr
     }
   }
 
-  float *out = partial + (((size_t)t * n_head + h) * n_split + s) * (size_t)(hd + 2);
+  if (n_split == 1) {   /* the only split: the output itself, as the combine would write it */
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    float *o = tyk_row(out, os, t) + (size_t)h * hd;
+#pragma unroll
+    for (int i = 0; i < DIMS; i++) {
+      const int d = tid + i * AT_THREADS;
+      if (d < hd) o[d] = acc[i] * inv;
+    }
+    return;
+  }
+  float *pt = partial + (((size_t)t * n_head + h) * n_split + s) * (size_t)(hd + 2);
 #pragma unroll
   for (int i = 0; i < DIMS; i++) {
     const int d = tid + i * AT_THREADS;
-    if (d < hd) out[d] = acc[i];
+    if (d < hd) pt[d] = acc[i];
   }
   if (tid == 0) {
-    out[hd] = m;
-    out[hd + 1] = l;
+    pt[hd] = m;
+    pt[hd + 1] = l;
   }
 }
 
@@ -174,7 +186,8 @@ extern "C" int tyk_attention(void *stream, const float *q, size_t q_stride, int 
   const uint8_t *kb = (const uint8_t *)k, *vb = (const uint8_t *)v;
 #define TYK_AT_LAUNCH(KT, DIMS) \
   attn_split_kernel<KT, DIMS><<<grid, AT_THREADS, 0, st>>>(q, q_stride, kb, k_stride, vb, \
-      v_stride, hb, pos, n_head, group, head_dim, window, scale, n_split, chunk, partial)
+      v_stride, hb, pos, n_head, group, head_dim, window, scale, n_split, chunk, partial, out, \
+      out_stride)
 #define TYK_AT_DIMS(KT) \
   if (head_dim <= AT_THREADS) TYK_AT_LAUNCH(KT, 1); \
   else if (head_dim <= 2 * AT_THREADS) TYK_AT_LAUNCH(KT, 2); \
@@ -188,7 +201,8 @@ extern "C" int tyk_attention(void *stream, const float *q, size_t q_stride, int 
   }
 #undef TYK_AT_DIMS
 #undef TYK_AT_LAUNCH
-  attn_combine_kernel<<<dim3((unsigned)n_head, (unsigned)n_tok), AT_THREADS, 0, st>>>(
-      partial, n_head, head_dim, n_split, out, out_stride);
+  if (n_split > 1)
+    attn_combine_kernel<<<dim3((unsigned)n_head, (unsigned)n_tok), AT_THREADS, 0, st>>>(
+        partial, n_head, head_dim, n_split, out, out_stride);
   return tyk_launched();
 }

@@ -30,10 +30,12 @@ int tyk_weight_type_ok(int type);
    r < rows; w is read once for all tokens, in registers. cols is a multiple
    of the type's block size; x and y rows are f32. With xq (n_tok rows of
    tyk_q8_row_bytes(cols), 16-byte aligned) and a type tyk_matvec_int8
-   takes, x is first rounded to 8 bits there and the product is in int8
+   takes, x is first rounded to 8 bits there (unless xq_ready: xq already
+   holds this x, from the product before) and the product is in int8
    (matvec.cu says how); with xq NULL, each weight is dequantized to f32. */
 int tyk_matvec(void *stream, int type, const void *w, size_t w_stride, int64_t rows, int64_t cols,
-               const float *x, size_t x_stride, void *xq, float *y, size_t y_stride, int n_tok);
+               const float *x, size_t x_stride, void *xq, int xq_ready, float *y,
+               size_t y_stride, int n_tok);
 
 /* 1 if tyk_matvec has an int8 product for this weight type. */
 int tyk_matvec_int8(int type);

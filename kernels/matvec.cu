@@ -141,7 +141,7 @@ static void matvec_launch(cudaStream_t st, const uint8_t *w, size_t ws, int64_t 
    int8 values, then a float2 per 32 (d as f16 read back to f32, and the sum
    of the 32 int8, exact). Then each thread takes 32 weights (a "granule") at
    a time: a 32-weight block of the small types, an eighth of a K
-   super-block; a group of MQ_WARPS warps or fewer (short rows) shares a row. */
+   super-block. */
 
 __global__ void quantize_q8_kernel(const float *__restrict__ x, size_t xs, int64_t nblocks,
                                    uint8_t *__restrict__ xq, size_t xrow, int64_t cols) {
@@ -423,7 +423,11 @@ template <> struct gran<TYK_Q6_K> {
 
 #define MQ_WARPS 4
 
-/* W warps a row (1, 2 or MQ_WARPS), MQ_WARPS / W rows a block. */
+/* W warps a row (1, 2 or MQ_WARPS: as many as the row has granules for),
+   MQ_WARPS / W rows a block, a granule a thread at a time. (A warp a row,
+   each lane loading four granules before it multiplies any, ran an 8B
+   decode step slower on the H200: 89 to 126 registers a thread, so fewer
+   warps in flight.) */
 template <int TYPE, int NT, int W>
 __global__ void __launch_bounds__(MQ_WARPS * 32)
 matvec_q8_kernel(const uint8_t *__restrict__ w, size_t ws, int64_t rows, int64_t ngran,
@@ -473,16 +477,14 @@ static void matvec_q8_launch(cudaStream_t st, const uint8_t *w, size_t ws, int64
                              int64_t cols, const uint8_t *xq, float *y, size_t ys, int n_tok) {
   const int64_t ngran = cols / 32;
   const size_t xrow = tyk_q8_row_bytes(cols);
-  /* enough warps a row that each thread has a granule or more */
-  if (ngran >= 32 * MQ_WARPS)
-    matvec_q8_kernel<TYPE, NT, MQ_WARPS><<<(unsigned)rows, MQ_WARPS * 32, 0, st>>>(
-        w, ws, rows, ngran, xq, xrow, cols, y, ys, n_tok);
-  else if (ngran > 32)
-    matvec_q8_kernel<TYPE, NT, 2><<<(unsigned)((rows + 1) / 2), MQ_WARPS * 32, 0, st>>>(
-        w, ws, rows, ngran, xq, xrow, cols, y, ys, n_tok);
-  else
-    matvec_q8_kernel<TYPE, NT, 1><<<(unsigned)((rows + MQ_WARPS - 1) / MQ_WARPS), MQ_WARPS * 32,
-                                    0, st>>>(w, ws, rows, ngran, xq, xrow, cols, y, ys, n_tok);
+  const dim3 block(MQ_WARPS * 32);
+#define TYK_MQ_LAUNCH(W) \
+  matvec_q8_kernel<TYPE, NT, W><<<(unsigned)((rows + MQ_WARPS / W - 1) / (MQ_WARPS / W)), block, \
+                                  0, st>>>(w, ws, rows, ngran, xq, xrow, cols, y, ys, n_tok)
+  if (ngran >= 32 * MQ_WARPS) TYK_MQ_LAUNCH(MQ_WARPS);
+  else if (ngran > 32) TYK_MQ_LAUNCH(2);
+  else TYK_MQ_LAUNCH(1);
+#undef TYK_MQ_LAUNCH
 }
 
 
@@ -512,8 +514,8 @@ extern "C" int tyk_matvec_int8(int type) {
 
 
 extern "C" int tyk_matvec(void *stream, int type, const void *w, size_t w_stride, int64_t rows,
-                          int64_t cols, const float *x, size_t x_stride, void *xq, float *y,
-                          size_t y_stride, int n_tok) {
+                          int64_t cols, const float *x, size_t x_stride, void *xq, int xq_ready,
+                          float *y, size_t y_stride, int n_tok) {
   TYK_CHECK_ARG(n_tok >= 1 && n_tok <= TYK_MATVEC_MAX_TOK);
   TYK_CHECK_ARG(weights_ok(type, w, w_stride, rows, cols));
   TYK_CHECK_ARG(x != NULL && y != NULL && tyk_aligned(x, x_stride, 16));
@@ -525,8 +527,9 @@ extern "C" int tyk_matvec(void *stream, int type, const void *w, size_t w_stride
   if (xq != NULL) {
     const int64_t nblocks = cols / 32;
     const dim3 grid((unsigned)((nblocks + MQ_WARPS - 1) / MQ_WARPS), (unsigned)n_tok);
-    quantize_q8_kernel<<<grid, MQ_WARPS * 32, 0, st>>>(x, x_stride, nblocks, (uint8_t *)xq,
-                                                       tyk_q8_row_bytes(cols), cols);
+    if (!xq_ready)
+      quantize_q8_kernel<<<grid, MQ_WARPS * 32, 0, st>>>(x, x_stride, nblocks, (uint8_t *)xq,
+                                                         tyk_q8_row_bytes(cols), cols);
     switch (type) {
 #define TYK_MQ_CASE(T) \
       case T: matvec_q8_tokens<T>(st, wb, w_stride, rows, cols, (const uint8_t *)xq, y, y_stride, n_tok); break;

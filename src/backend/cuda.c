@@ -50,6 +50,10 @@ struct cuda {
   int n_rec, n_cur, cap_rec, cap_cur;
   bool replaying;                /* this step has matched rec[0..n_match) so far */
   int n_match;
+  /* xq holds this activation view, quantized by the op just before (q, k
+     and v read one x, as gate and up do) */
+  struct ty_view xq_of;
+  bool xq_valid;
 };
 
 /* An op as a graph holds it: the op and the arguments derived for it. */
@@ -274,6 +278,7 @@ static ty_status sync(struct cuda *c, ty_err *err) {
 static ty_status copy(struct cuda *c, void *dst, const void *src, size_t size,
                       enum cudaMemcpyKind kind, const char *what, ty_err *err) {
   ty_status st;
+  c->xq_valid = false;
   CK(c, "selecting the GPU", cudaSetDevice(c->device));
   if ((st = flush(c, err)) != TY_OK) return st;
   CK(c, what, cudaMemcpyAsync(dst, src, size, kind, c->stream));
@@ -439,6 +444,12 @@ static void attn_split(const struct cuda *c, const struct ty_op *op, int *n_spli
 }
 
 
+static bool same_view(const struct ty_view *a, const struct ty_view *b) {
+  return a->data == b->data && a->type == b->type && a->rows == b->rows && a->cols == b->cols &&
+         a->stride == b->stride;
+}
+
+
 /* Staged data first (positions, then ids or rope factors: a replayed step
    stages in the order its graph was captured in); then the kernels, unless
    the step replays a graph. */
@@ -459,6 +470,8 @@ static ty_status launch(struct cuda *c, const struct step_op *so, ty_err *err) {
       (st = stage(c, op->ff, (size_t)op->i1 / 2 * sizeof(float), &ff, err)) != TY_OK)
     return st;
   if (c->replaying) return TY_OK;
+  bool xq_was_valid = c->xq_valid;
+  c->xq_valid = false;
   switch (op->kind) {
     case TY_OP_GET_ROWS:
       r = tyk_get_rows(c->stream, op->a.type, op->a.data, op->a.stride, op->a.cols, ids,
@@ -471,12 +484,18 @@ static ty_status launch(struct cuda *c, const struct step_op *so, ty_err *err) {
       break;
     case TY_OP_MATMUL: {
       void *xq = NULL;
+      bool ready = false;
       if (op->b.rows > TYK_MATVEC_MAX_TOK) return matmul_blas(c, op, err);
       if (c->int8 && c->xq != NULL && tyk_matvec_int8(op->a.type) &&
-          tyk_q8_row_bytes(op->a.cols) * (size_t)op->b.rows <= c->lay.xq)
+          tyk_q8_row_bytes(op->a.cols) * (size_t)op->b.rows <= c->lay.xq) {
         xq = c->xq;
+        ready = xq_was_valid && same_view(&c->xq_of, &op->b);
+        c->xq_of = op->b;
+        c->xq_valid = op->b.data != op->dst.data;   /* a product into its own input spoils it */
+      }
       r = tyk_matvec(c->stream, op->a.type, op->a.data, op->a.stride, op->a.rows, op->a.cols,
-                     op->b.data, op->b.stride, xq, op->dst.data, op->dst.stride, (int)op->b.rows);
+                     op->b.data, op->b.stride, xq, ready, op->dst.data, op->dst.stride,
+                     (int)op->b.rows);
       break;
     }
     case TY_OP_ROPE:
@@ -521,12 +540,6 @@ static ty_status launch(struct cuda *c, const struct step_op *so, ty_err *err) {
 }
 
 
-static bool same_view(const struct ty_view *a, const struct ty_view *b) {
-  return a->data == b->data && a->type == b->type && a->rows == b->rows && a->cols == b->cols &&
-         a->stride == b->stride;
-}
-
-
 /* Whether two ops launch the same kernels with the same arguments (staged
    data aside: pointers to it are compared, its contents are not). */
 static bool same_step_op(const struct step_op *x, const struct step_op *y) {
@@ -541,11 +554,14 @@ static bool same_step_op(const struct step_op *x, const struct step_op *y) {
 }
 
 
+/* A graph's products quantize their own activations: one launched before
+   the capture is not in the graph. */
 static ty_status begin_capture(struct cuda *c, ty_err *err) {
   CK(c, "starting a graph capture",
      cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
   c->capturing = true;
   c->n_cur = 0;
+  c->xq_valid = false;
   return TY_OK;
 }
 

@@ -102,6 +102,7 @@ static void *run_both(struct ty_op *op) {
   if (op->c.data != NULL) g.c = dv(op->c);
   OK(ty_backend_run(cpu, op, &err));
   OK(ty_backend_run(gpu, &g, &err));
+  if (op->kind == TY_OP_MATMUL) OK(ty_backend_run(gpu, &g, &err));   /* x quantized already */
   OK(ty_backend_get(gpu, out, g.dst.data, n, &err));
   return out;
 }
@@ -172,9 +173,11 @@ static bool int8_product(int type, int n_tok) {
 
 
 /* Each type at 1..8 tokens (the matrix-vector kernels: rows of 16, 64 and
-   136 granules of 32 weights take 1, 2 and 4 warps a row) and above 8
-   (cuBLAS). The reference is a double-precision product of the dequantized
-   weights with x, or with x as q8_1 holds it for the int8 product. */
+   136 granules of 32 weights take 1, 2 and 4 warps a row, the last in two
+   rounds) and above 8 (cuBLAS).
+   The reference is a double-precision product of the dequantized weights
+   with x, or with x as q8_1 holds it for the int8 product. run_both runs
+   the GPU's product twice: the second finds x quantized already. */
 static void test_matmul(void) {
   static const int toks[] = { 1, 2, 5, 8, 9, 64 };
   static const int64_t widths[] = { 512, 2048, 4352 };
@@ -249,19 +252,27 @@ static void test_get_rows(void) {
    elementwise ops, norms, rope
    ================================================================ */
 
+/* Whole rows and per-head groups; widths that give the one-read kernel 1,
+   2 and 4 float4 a thread, and one (570) it cannot take. */
 static void test_norm(void) {
-  const int64_t n = 6, cols = 576;
-  for (int grouped = 0; grouped < 2; grouped++) {
-    int64_t group = grouped ? 64 : cols;
+  static const struct { int64_t cols, group; } shapes[] = {
+    { 576, 576 }, { 576, 64 }, { 6144, 6144 }, { 12288, 12288 }, { 570, 570 },
+  };
+  const int64_t n = 6;
+  for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+    int64_t cols = shapes[k].cols, group = shapes[k].group;
     float *x = malloc(n * cols * sizeof *x), *w = malloc(group * sizeof *w);
     float *y = calloc(n * cols, sizeof *y);
+    char what[64];
     fill(x, n * cols, 3.0f);
     fill(w, group, 1.0f);
     struct ty_op op = { .kind = TY_OP_RMSNORM, .dst = hv(y, TY_QTYPE_F32, n, cols),
                         .a = hv(x, TY_QTYPE_F32, n, cols), .b = hv(w, TY_QTYPE_F32, 1, group),
-                        .i0 = grouped ? (int)group : 0, .eps = 1e-6f };
+                        .i0 = group < cols ? (int)group : 0, .eps = 1e-6f };
     float *got = run_both(&op);
-    expect(grouped ? "rmsnorm per head" : "rmsnorm", got, y, n * cols, 1e-5);
+    snprintf(what, sizeof what, "rmsnorm %lld cols, groups of %lld", (long long)cols,
+             (long long)group);
+    expect(what, got, y, n * cols, 1e-5);
     free(got); free(x); free(w); free(y);
   }
 }
