@@ -189,12 +189,12 @@ static void test_hand(void) {
   CHECK(strstr(e.msg, "split") != NULL);
   set.n_split = 0;
 
-  /* a gpu reserve: cuda:0=4G holds everything, 512 MiB overhead */
+  /* a gpu reserve: cuda:0=4G holds everything, 600 MiB overhead */
   devs_parse("cuda:0=4G", d, &n);
   set.num_gpu = TY_PLAN_AUTO;
   CHECK(ty_plan_make(&shape, d, n, &set, &p, &e) == TY_OK);
   CHECK(p.fits && p.n_dev == 2 && p.num_gpu == 5);     /* host cpu added in front */
-  CHECK_EQ(p.dev[1].overhead, 512ull << 20);
+  CHECK_EQ(p.dev[1].overhead, 600ull << 20);
   CHECK(p.dev[1].dev.kind == TY_PLAN_DEV_CUDA && p.dev[0].dev.kind == TY_PLAN_DEV_CPU);
   {
     char buf[4096];
