@@ -212,6 +212,22 @@ __device__ __forceinline__ uint32_t q5_high(uint32_t h) {
   return (h << 4 & 0x10u) | (h << 11 & 0x1000u) | (h << 18 & 0x100000u) | (h << 25 & 0x10000000u);
 }
 
+/* A q4/q5 block's 32 weights as 8 words of bytes: the low nibbles of its 16
+   bytes of qs (elements 0..15), then the high ones (16..31); q5's fifth bit
+   of element e is bit e of h. */
+template <int Q5>
+__device__ __forceinline__ void unpack_q45(const uint32_t w[4], uint32_t h, uint32_t q[8]) {
+#pragma unroll
+  for (int k = 0; k < 4; k++) {
+    q[k] = w[k] & 0x0F0F0F0Fu;
+    q[4 + k] = w[k] >> 4 & 0x0F0F0F0Fu;
+    if (Q5) {
+      q[k] |= q5_high(h >> 4 * k);
+      q[4 + k] |= q5_high(h >> (16 + 4 * k));
+    }
+  }
+}
+
 /* q8 x block k of a token row: its 32 int8 and its (d, sum). */
 struct xblock { uint4 lo, hi; float2 ds; };
 
@@ -228,33 +244,34 @@ __device__ __forceinline__ xblock x_block(const uint8_t *xr, int64_t cols, int64
    with one token's q8 row. gi counts granules along the row. */
 template <int TYPE> struct gran;
 
-template <> struct gran<TYK_Q4_0> {
+/* q4_0 and q5_0: (q - 8) d and (q - 16) d, blocks of 18 and 22 bytes. */
+template <int Q5> struct gran_q45_0 {
   uint32_t q[8]; float d;
   __device__ void load(const uint8_t *row, int64_t gi) {
-    const uint8_t *b = row + 18 * gi;
-    uint32_t w[4];
+    const uint8_t *b = row + (Q5 ? 22 : 18) * gi;
+    uint32_t w[4], h = 0;
     d = tyk_h2f(tyk_ld16(b));
-    ld_words2<4>(b + 2, w);
-#pragma unroll
-    for (int k = 0; k < 4; k++) { q[k] = w[k] & 0x0F0F0F0Fu; q[4 + k] = w[k] >> 4 & 0x0F0F0F0Fu; }
+    if (Q5) ld_words2<1>(b + 2, &h);
+    ld_words2<4>(b + (Q5 ? 6 : 2), w);
+    unpack_q45<Q5>(w, h, q);
   }
   __device__ float dot(const uint8_t *xr, int64_t cols, int64_t gi) const {
     const xblock x = x_block(xr, cols, gi);
-    return d * x.ds.x * ((float)dot8(q, x.lo, x.hi) - 8.0f * x.ds.y);
+    return d * x.ds.x * ((float)dot8(q, x.lo, x.hi) - (Q5 ? 16.0f : 8.0f) * x.ds.y);
   }
 };
 
-template <> struct gran<TYK_Q4_1> {
+/* q4_1 and q5_1: q d + m, blocks of 20 and 24 bytes. */
+template <int Q5> struct gran_q45_1 {
   uint32_t q[8]; float d, m;
   __device__ void load(const uint8_t *row, int64_t gi) {
-    const uint8_t *b = row + 20 * gi;
+    const uint8_t *b = row + (Q5 ? 24 : 20) * gi;
     uint32_t w[4];
-    const uint32_t dm = __ldg((const uint32_t *)b);
+    const uint32_t dm = __ldg((const uint32_t *)b), h = Q5 ? __ldg((const uint32_t *)b + 1) : 0;
     d = tyk_h2f(dm & 0xFFFF);
     m = tyk_h2f(dm >> 16);
-    ld_words4<4>(b + 4, w);
-#pragma unroll
-    for (int k = 0; k < 4; k++) { q[k] = w[k] & 0x0F0F0F0Fu; q[4 + k] = w[k] >> 4 & 0x0F0F0F0Fu; }
+    ld_words4<4>(b + (Q5 ? 8 : 4), w);
+    unpack_q45<Q5>(w, h, q);
   }
   __device__ float dot(const uint8_t *xr, int64_t cols, int64_t gi) const {
     const xblock x = x_block(xr, cols, gi);
@@ -262,46 +279,10 @@ template <> struct gran<TYK_Q4_1> {
   }
 };
 
-template <> struct gran<TYK_Q5_0> {
-  uint32_t q[8]; float d;
-  __device__ void load(const uint8_t *row, int64_t gi) {
-    const uint8_t *b = row + 22 * gi;
-    uint32_t w[4], h;
-    d = tyk_h2f(tyk_ld16(b));
-    ld_words2<1>(b + 2, &h);
-    ld_words2<4>(b + 6, w);
-#pragma unroll
-    for (int k = 0; k < 4; k++) {
-      q[k] = (w[k] & 0x0F0F0F0Fu) | q5_high(h >> 4 * k);
-      q[4 + k] = (w[k] >> 4 & 0x0F0F0F0Fu) | q5_high(h >> (16 + 4 * k));
-    }
-  }
-  __device__ float dot(const uint8_t *xr, int64_t cols, int64_t gi) const {
-    const xblock x = x_block(xr, cols, gi);
-    return d * x.ds.x * ((float)dot8(q, x.lo, x.hi) - 16.0f * x.ds.y);
-  }
-};
-
-template <> struct gran<TYK_Q5_1> {
-  uint32_t q[8]; float d, m;
-  __device__ void load(const uint8_t *row, int64_t gi) {
-    const uint8_t *b = row + 24 * gi;
-    uint32_t w[4];
-    const uint32_t dm = __ldg((const uint32_t *)b), h = __ldg((const uint32_t *)b + 1);
-    d = tyk_h2f(dm & 0xFFFF);
-    m = tyk_h2f(dm >> 16);
-    ld_words4<4>(b + 8, w);
-#pragma unroll
-    for (int k = 0; k < 4; k++) {
-      q[k] = (w[k] & 0x0F0F0F0Fu) | q5_high(h >> 4 * k);
-      q[4 + k] = (w[k] >> 4 & 0x0F0F0F0Fu) | q5_high(h >> (16 + 4 * k));
-    }
-  }
-  __device__ float dot(const uint8_t *xr, int64_t cols, int64_t gi) const {
-    const xblock x = x_block(xr, cols, gi);
-    return x.ds.x * (d * (float)dot8(q, x.lo, x.hi) + m * x.ds.y);
-  }
-};
+template <> struct gran<TYK_Q4_0> : gran_q45_0<0> {};
+template <> struct gran<TYK_Q5_0> : gran_q45_0<1> {};
+template <> struct gran<TYK_Q4_1> : gran_q45_1<0> {};
+template <> struct gran<TYK_Q5_1> : gran_q45_1<1> {};
 
 template <> struct gran<TYK_Q8_0> {
   uint32_t q[8]; float d;

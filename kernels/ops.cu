@@ -25,6 +25,22 @@
 #include <cuda_fp16.h>
 #include <math.h>
 
+/* The sum of every thread's s over the block (every thread must call it),
+   through part, 32 floats of shared memory. */
+__device__ __forceinline__ float block_sum(float s, float *part) {
+  s = tyk_warp_sum(s);
+  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = s;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    s = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0f;
+    s = tyk_warp_sum(s);
+    if (threadIdx.x == 0) part[0] = s;
+  }
+  __syncthreads();
+  return part[0];
+}
+
+
 /* ---- rmsnorm ---------------------------------------------------------------
    One block per (row, group); the block sums the group's squares, then
    scales. y may be x: each thread writes only the elements it read. */
@@ -38,16 +54,7 @@ __global__ void rmsnorm_kernel(const float *x, size_t xs, float *y, size_t ys,
   float *yr = tyk_row(y, ys, t) + g * group;
   float s = 0.0f;
   for (int64_t i = threadIdx.x; i < group; i += blockDim.x) s = fmaf(xr[i], xr[i], s);
-  s = tyk_warp_sum(s);
-  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = s;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    s = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0f;
-    s = tyk_warp_sum(s);
-    if (threadIdx.x == 0) part[0] = s;
-  }
-  __syncthreads();
-  const float scale = 1.0f / sqrtf(part[0] / (float)group + eps);
+  const float scale = 1.0f / sqrtf(block_sum(s, part) / (float)group + eps);
   for (int64_t i = threadIdx.x; i < group; i += blockDim.x) yr[i] = xr[i] * scale * w[i];
 }
 
@@ -79,16 +86,7 @@ __global__ void rmsnorm4_kernel(const float *x, size_t xs, float *y, size_t ys,
       s = fmaf(v[i].w, v[i].w, s);
     }
   }
-  s = tyk_warp_sum(s);
-  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = s;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    s = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0f;
-    s = tyk_warp_sum(s);
-    if (threadIdx.x == 0) part[0] = s;
-  }
-  __syncthreads();
-  const float scale = 1.0f / sqrtf(part[0] / (float)group + eps);
+  const float scale = 1.0f / sqrtf(block_sum(s, part) / (float)group + eps);
 #pragma unroll
   for (int i = 0; i < V; i++) {
     const int k = threadIdx.x + i * blockDim.x;
