@@ -278,9 +278,9 @@ static ty_status sync(struct cuda *c, ty_err *err) {
 static ty_status copy(struct cuda *c, void *dst, const void *src, size_t size,
                       enum cudaMemcpyKind kind, const char *what, ty_err *err) {
   ty_status st;
-  c->xq_valid = false;
   CK(c, "selecting the GPU", cudaSetDevice(c->device));
-  if ((st = flush(c, err)) != TY_OK) return st;
+  if ((st = flush(c, err)) != TY_OK) return st;   /* may launch ops: then the copy */
+  c->xq_valid = false;                            /* may write what they quantized */
   CK(c, what, cudaMemcpyAsync(dst, src, size, kind, c->stream));
   return sync(c, err);
 }
