@@ -6,7 +6,7 @@
  * Decode has two products. The int8 one (q4_0, q4_1, q5_0, q5_1, q8_0,
  * q4_K, q5_K, q6_K), as llama.cpp's mmvq: the activations are first rounded
  * to 8 bits per 32 values (ggml's reference q8_1 rule: d = amax/127, q =
- * roundf(x / d), d kept as f16), then each 32 weights meet 32 of them in
+ * roundf(x * (1/d)), d kept as f16), then each 32 weights meet 32 of them in
  * eight dp4a, whose exact integer sums are scaled in f32. The float one
  * (every other type, or TYCHO_CUDA_MMVQ=0): each weight dequantized exactly
  * (dequant.h, checked bit for bit on the host by tests/c/test_cuda_dequant.c,
@@ -31,16 +31,18 @@
   X(TYK_F32) X(TYK_F16) X(TYK_BF16) X(TYK_Q4_0) X(TYK_Q4_1) X(TYK_Q5_0) X(TYK_Q5_1) \
   X(TYK_Q8_0) X(TYK_Q2_K) X(TYK_Q3_K) X(TYK_Q4_K) X(TYK_Q5_K) X(TYK_Q6_K)
 
-extern "C" int tyk_weight_type_ok(int type) {
-  switch (type) {
-#define TYK_OK_CASE(T) case T:
-    TYK_WEIGHT_TYPES(TYK_OK_CASE)
-#undef TYK_OK_CASE
-      return 1;
-    default:
-      return 0;
+#define TYK_INT8_TYPES(X) \
+  X(TYK_Q4_0) X(TYK_Q4_1) X(TYK_Q5_0) X(TYK_Q5_1) X(TYK_Q8_0) X(TYK_Q4_K) X(TYK_Q5_K) X(TYK_Q6_K)
+
+/* name(type): 1 if type is one of LIST's. */
+#define TYK_CASE(T) case T:
+#define TYK_TYPE_SET(name, LIST) \
+  extern "C" int name(int type) { \
+    switch (type) { LIST(TYK_CASE) return 1; default: return 0; } \
   }
-}
+
+TYK_TYPE_SET(tyk_weight_type_ok, TYK_WEIGHT_TYPES)
+TYK_TYPE_SET(tyk_matvec_int8, TYK_INT8_TYPES)
 
 
 /* Checks shared by the weight readers: a known type, whole 8-element chunks
@@ -476,21 +478,6 @@ static void matvec_q8_tokens(cudaStream_t st, const uint8_t *w, size_t ws, int64
   else if (n_tok == 2) matvec_q8_launch<TYPE, 2>(st, w, ws, rows, cols, xq, y, ys, n_tok);
   else if (n_tok <= 4) matvec_q8_launch<TYPE, 4>(st, w, ws, rows, cols, xq, y, ys, n_tok);
   else matvec_q8_launch<TYPE, 8>(st, w, ws, rows, cols, xq, y, ys, n_tok);
-}
-
-
-#define TYK_INT8_TYPES(X) \
-  X(TYK_Q4_0) X(TYK_Q4_1) X(TYK_Q5_0) X(TYK_Q5_1) X(TYK_Q8_0) X(TYK_Q4_K) X(TYK_Q5_K) X(TYK_Q6_K)
-
-extern "C" int tyk_matvec_int8(int type) {
-  switch (type) {
-#define TYK_OK_CASE(T) case T:
-    TYK_INT8_TYPES(TYK_OK_CASE)
-#undef TYK_OK_CASE
-      return 1;
-    default:
-      return 0;
-  }
 }
 
 

@@ -2,6 +2,7 @@
  * backend.c: the checked wrappers over a backend's function table.
  */
 #include "backend.h"
+#include "../../kernels/kernels.h"   /* the kernels' sizes, plain C: no CUDA needed */
 
 #include <stdlib.h>
 #include <string.h>
@@ -65,9 +66,6 @@ ty_status ty_backend_run(ty_backend_t b, const struct ty_op *op, ty_err *err) {
 }
 
 
-/* Batches larger than this go through cuBLAS on a GPU (kernels.h's
-   TYK_MATVEC_MAX_TOK; the CUDA backend checks they agree). */
-#define GPU_MATVEC_MAX_TOK 8
 
 static size_t round256(size_t n) { return (n + 255) & ~(size_t)255; }
 
@@ -75,17 +73,16 @@ static size_t round256(size_t n) { return (n + 255) & ~(size_t)255; }
 void ty_gpu_scratch_size(int n_batch, int n_ctx, int n_head, int head_dim, int64_t max_weight,
                          int64_t max_cols, struct ty_gpu_scratch *out) {
   int64_t splits = ((int64_t)n_ctx + TY_GPU_ATTN_CHUNK - 1) / TY_GPU_ATTN_CHUNK;
-  bool blas = n_batch > GPU_MATVEC_MAX_TOK;
+  bool blas = n_batch > TYK_MATVEC_MAX_TOK;   /* larger batches go through cuBLAS */
   if (splits > TY_GPU_ATTN_MAX_SPLIT) splits = TY_GPU_ATTN_MAX_SPLIT;
   memset(out, 0, sizeof *out);
   out->attn_slots = (int64_t)n_head * (splits > n_batch ? splits : n_batch);
   out->stage_ints = n_batch > 512 ? n_batch : 512;   /* positions, ids, rope factors */
   out->wdq = blas ? (size_t)max_weight * 2 : 0;
   out->x16 = blas ? (size_t)n_batch * (size_t)max_cols * 2 : 0;
-  /* decode's activations in 8 bits: a row of max_cols int8 and a float2 per
-     32 (kernels.h's tyk_q8_row_bytes) for each token the int8 product takes */
-  out->xq = (size_t)(n_batch < GPU_MATVEC_MAX_TOK ? n_batch : GPU_MATVEC_MAX_TOK) *
-            (((size_t)max_cols + (size_t)max_cols / 32 * 8 + 15) & ~(size_t)15);
+  /* decode's activations in 8 bits, for each token the int8 product takes */
+  out->xq = (size_t)(n_batch < TYK_MATVEC_MAX_TOK ? n_batch : TYK_MATVEC_MAX_TOK) *
+            tyk_q8_row_bytes(max_cols);
   out->attn = (size_t)out->attn_slots * (size_t)(head_dim + 2) * sizeof(float);
   out->blas = blas ? TY_GPU_BLAS_WORKSPACE : 0;
   out->stage = (size_t)TY_GPU_STAGE_SLOTS * (size_t)out->stage_ints * sizeof(int32_t);

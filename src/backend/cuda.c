@@ -28,8 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Static_assert(TYK_MATVEC_MAX_TOK == 8, "backend.c's GPU_MATVEC_MAX_TOK must match");
-
 struct cuda {
   int device;
   cudaStream_t stream;
