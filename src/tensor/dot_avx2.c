@@ -101,6 +101,7 @@ static void vec_dot_q2_K_q8_K(int n, float *s, const void *vx, const void *vy) {
   const __m128i m4 = _mm_set1_epi8(0xF);
   __m256 acc = _mm256_setzero_ps();
   for (int i = 0; i < nb; i++) {
+    ty_prefetch_ahead(&x[i], sizeof *x);
     const float d = y[i].d * _cvtsh_ss(x[i].d);
     const float dmin = -y[i].d * _cvtsh_ss(x[i].dmin);
     const uint8_t *q2 = x[i].qs;
@@ -151,6 +152,7 @@ static void vec_dot_q3_K_q8_K(int n, float *s, const void *vx, const void *vy) {
   __m256 acc = _mm256_setzero_ps();
   uint32_t aux[3];
   for (int i = 0; i < nb; i++) {
+    ty_prefetch_ahead(&x[i], sizeof *x);
     const float d = y[i].d * _cvtsh_ss(x[i].d);
     const uint8_t *q3 = x[i].qs;
     const int8_t *q8 = y[i].qs;
@@ -245,6 +247,7 @@ static void vec_dot_q5_K_q8_K(int n, float *s, const void *vx, const void *vy) {
   __m128 acc_m = _mm_setzero_ps();
   uint32_t utmp[4];
   for (int i = 0; i < nb; i++) {
+    ty_prefetch_ahead(&x[i], sizeof *x);
     const uint8_t *q5 = x[i].qs;
     const int8_t *q8 = y[i].qs;
     const float d = y[i].d * _cvtsh_ss(x[i].d);

@@ -54,6 +54,7 @@ static inline void ggml_vec_dot_q8_0(int n, float *s, const void *vx, const void
    The rows are spelled out so the sums stay in registers. */
 #define Q4_1_ROW(r) do { \
     const ty_block_q4_1 *b = (const ty_block_q4_1 *)(x + (r) * bx) + ib; \
+    if (ib % 3 == 0) _mm_prefetch((const char *)b + TY_AHEAD, _MM_HINT_T0); \
     m##r = fmaf(_cvtsh_ss(b->m), sy, m##r); \
     a##r = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b->d) * dy), \
                            ty_mul_sum_us8_pairs_float(ty_nibbles32(b->qs), qy), a##r); \
@@ -80,6 +81,7 @@ static inline void ggml_vec_dot_q4_1_rows(int n, float *s, const void *vx, size_
 /* Four rows at once, each row's arithmetic exactly as ggml_vec_dot_q8_0. */
 #define Q8_0_ROW(r) do { \
     const ty_block_q8_0 *b = (const ty_block_q8_0 *)(x + (r) * bx) + ib; \
+    if (ib % 2 == 0) _mm_prefetch((const char *)b + TY_AHEAD, _MM_HINT_T0); \
     a##r = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b->d) * dy), \
                            ty_mul_sum_i8_pairs_float(_mm256_loadu_si256((const __m256i *)b->qs), qy), \
                            a##r); \

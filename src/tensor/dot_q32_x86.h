@@ -87,6 +87,7 @@ static inline void q32_high_bits(const uint8_t *qha, const uint8_t *qhb, __m256i
   int ib = 0;                                                                                 \
   for (; ib + 8 <= nb; ib += 8) {                                                             \
     __m256 xl, xh, yl, yh;                                                                    \
+    ty_prefetch_ahead(x + ib, 8 * sizeof(XT));                                                \
     q32_scales8(x + ib, (int)sizeof(XT), &xl, &xh);                                           \
     q32_scales8(y + ib, (int)sizeof(YT), &yl, &yh);                                           \
     const __m256 pl = _mm256_mul_ps(xl, yl), ph = _mm256_mul_ps(xh, yh);                      \

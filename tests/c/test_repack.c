@@ -322,6 +322,14 @@ static void test_memory(void) {
 #endif
   for (size_t i = 0; i < big; i += 512) zero = zero && ((const char *)a)[i] == 0;
   CHECK(zero, "a new buffer is not zeroed");
+  if (ty_qtype_get(TY_QTYPE_Q4_1)->dot_x16 == NULL) {   /* this CPU's kernels keep rows in place */
+    printf("skip: slab placement (no 16-row q4_1 product at simd %s)\n", ty_qtype_simd());
+    ty_backend_free(be, a);
+    ty_backend_close(be);
+    free(x1);
+    free(x2);
+    return;
+  }
   CHECK(ty_backend_weights(be, &s1, &w1, &err) == TY_OK && w1 != x1, "repack: %s", err.msg);
   ty_backend_free(be, a);
   CHECK(ty_backend_alloc(be, big, &b, &err) == TY_OK, "alloc: %s", err.msg);
