@@ -469,6 +469,9 @@ void ty_quants_fill_avx2(struct ty_qtype_traits *t) {
   t[TY_QTYPE_F16].to_float = f16_to_float;
   t[TY_QTYPE_F16].from_float = f16_from_float;
   t[TY_QTYPE_BF16].vec_dot = vec_dot_bf16;
+  /* batches: the byte-dot product for every format with an i8 form */
+  for (int i = 0; i < TY_QTYPE_COUNT; i++)
+    if (t[i].to_i8 != NULL) t[i].gemm_i8 = ty_gemm_i8_avx2;
   t[TY_QTYPE_Q4_K].sb_tile = ty_sb_tile_q4_K_avx2;
   t[TY_QTYPE_Q5_K].sb_tile = ty_sb_tile_q5_K_avx2;
   t[TY_QTYPE_Q6_K].sb_tile = ty_sb_tile_q6_K_avx2;
