@@ -6,10 +6,13 @@
  * pair sums, so the activations go back to signed (xor 0x80) and the
  * weight's sign moves onto them, as ggml's x86 q8_0 dot does:
  * |w| * (y * sign(w)), exact for |y| <= 127 (q8_0 activations are) and any
- * w. The init terms of the i8 form are then not needed. A micro-tile of 4
- * rows x 2 tokens keeps its 8 accumulators in registers. Same lanes and
- * integer sums as ty_gemm_i8_ref; the 8 lanes of a register are folded by
- * a tree, so floats agree with it to rounding (test_gemm).
+ * w; that is the integer the i8 form's init terms give, so they are not
+ * read. The floats are those of gemm_avx512.c bit for bit: its 16 lanes
+ * are kept as two registers of 8 (the first and second 32 bytes of every
+ * 64), each lane's sum scaled and added in the same order, and folded as
+ * _mm512_reduce_add_ps does (the halves added, then ty_hsum_f32_8's tree),
+ * so a batch gives the same logits on either level (test_gemm). A
+ * micro-tile of 2 rows x 2 tokens keeps its 8 accumulators in registers.
  */
 #if defined(__x86_64__) || defined(__i386__)
 
@@ -20,68 +23,76 @@
 
 #define TY_INLINE static inline __attribute__((always_inline))
 
+/* Lanes of 4 byte products of one 32-byte half, as int32 converted. */
+TY_INLINE __m256 half_dot(__m256i aw, __m256i w, __m256i y) {
+  const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(y, w));
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+
+
 TY_INLINE void tile(int64_t n, int NR, int NT, const char *w, size_t ws, const char *y, size_t ys,
                     float *out, size_t os) {
-  const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
-  __m256 acc[4][2];
-  const int8_t *wq[4];
-  const float *wsc[4];
+  const __m256i flip = _mm256_set1_epi8((char)0x80);
+  __m256 acc[2][2][2];          /* [row][token][half] */
+  const int8_t *wq[2];
+  const float *wsc[2];
   const uint8_t *yq[2];
   const float *ysc[2];
-#pragma GCC unroll 4
+#pragma GCC unroll 2
   for (int r = 0; r < NR; r++) {
     wq[r] = (const int8_t *)(w + (size_t)r * ws);
     wsc[r] = (const float *)(wq[r] + n);
 #pragma GCC unroll 2
-    for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int t = 0; t < NT; t++) acc[r][t][0] = acc[r][t][1] = _mm256_setzero_ps();
   }
 #pragma GCC unroll 2
   for (int t = 0; t < NT; t++) {
     yq[t] = (const uint8_t *)(y + (size_t)t * ys);
     ysc[t] = (const float *)(yq[t] + n);
   }
-  for (int64_t g = 0; g < n; g += 32) {
-    __m256i yv[2];
+  for (int64_t g = 0; g < n; g += 64) {
 #pragma GCC unroll 2
-    for (int t = 0; t < NT; t++)
-      yv[t] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(yq[t] + g)), flip);
-#pragma GCC unroll 4
-    for (int r = 0; r < NR; r++) {
-      const __m256i wv = _mm256_loadu_si256((const __m256i *)(wq[r] + g));
-      const __m256i aw = _mm256_sign_epi8(wv, wv);
-      const __m256 sv = _mm256_loadu_ps(wsc[r] + g / 4);
+    for (int h = 0; h < 2; h++) {
+      const int64_t o = g + 32 * h;
+      __m256i yv[2];
 #pragma GCC unroll 2
-      for (int t = 0; t < NT; t++) {
-        const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(yv[t], wv));
-        const __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
-        acc[r][t] = _mm256_fmadd_ps(sum, _mm256_mul_ps(sv, _mm256_loadu_ps(ysc[t] + g / 4)),
-                                    acc[r][t]);
+      for (int t = 0; t < NT; t++)
+        yv[t] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(yq[t] + o)), flip);
+#pragma GCC unroll 2
+      for (int r = 0; r < NR; r++) {
+        const __m256i wv = _mm256_loadu_si256((const __m256i *)(wq[r] + o));
+        const __m256i aw = _mm256_sign_epi8(wv, wv);
+        const __m256 sv = _mm256_loadu_ps(wsc[r] + o / 4);
+#pragma GCC unroll 2
+        for (int t = 0; t < NT; t++)
+          acc[r][t][h] = _mm256_fmadd_ps(half_dot(aw, wv, yv[t]),
+                                         _mm256_mul_ps(sv, _mm256_loadu_ps(ysc[t] + o / 4)),
+                                         acc[r][t][h]);
       }
     }
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 2
   for (int r = 0; r < NR; r++) {
 #pragma GCC unroll 2
-    for (int t = 0; t < NT; t++) out[(size_t)t * os + r] = ty_hsum_f32_8(acc[r][t]);
+    for (int t = 0; t < NT; t++)
+      out[(size_t)t * os + r] = ty_hsum_f32_8(_mm256_add_ps(acc[r][t][1], acc[r][t][0]));
   }
 }
 
 
 void ty_gemm_i8_avx2(int64_t n, int nr, int nt, const void *w, size_t ws, const void *y,
                      size_t ys, float *out, size_t os) {
-  for (int r = 0; r < nr; r += 4) {
+  for (int r = 0; r < nr; r += 2) {
     const char *wr = (const char *)w + (size_t)r * ws;
+    const int NR = nr - r >= 2 ? 2 : 1;
     int t = 0;
-    if (nr - r >= 4) {
-      for (; t + 2 <= nt; t += 2)
-        tile(n, 4, 2, wr, ws, (const char *)y + t * ys, ys, out + t * os + r, os);
-      for (; t < nt; t++)
-        tile(n, 4, 1, wr, ws, (const char *)y + t * ys, ys, out + t * os + r, os);
-    } else {
-      for (int rr = r; rr < nr; rr++)
-        for (t = 0; t < nt; t++)
-          tile(n, 1, 1, (const char *)w + (size_t)rr * ws, ws, (const char *)y + t * ys, ys,
-               out + t * os + rr, os);
+    for (; t + 2 <= nt; t += 2) {
+      if (NR == 2) tile(n, 2, 2, wr, ws, (const char *)y + t * ys, ys, out + t * os + r, os);
+      else tile(n, 1, 2, wr, ws, (const char *)y + t * ys, ys, out + t * os + r, os);
+    }
+    if (t < nt) {
+      if (NR == 2) tile(n, 2, 1, wr, ws, (const char *)y + t * ys, ys, out + t * os + r, os);
+      else tile(n, 1, 1, wr, ws, (const char *)y + t * ys, ys, out + t * os + r, os);
     }
   }
 }
