@@ -9,7 +9,7 @@ status=0
 checked=0
 for obj in "$@"; do
   case "$obj" in
-    *dot_x16_avx512.c.o|*dot_avx2.c.o|*gemm_sb_avx512.c.o|*gemm_sb_avx2.c.o|*cpu_avx2.c.o|*cpu_avx512.c.o) ;;
+    *dot_x16_avx512.c.o|*dot_x16_avx2.c.o|*dot_avx2.c.o|*gemm_sb_avx512.c.o|*gemm_sb_avx2.c.o|*cpu_avx2.c.o|*cpu_avx512.c.o) ;;
     *) continue ;;
   esac
   checked=$((checked + 1))

@@ -1,0 +1,178 @@
+/*
+ * dot_x16_avx2.c: the products over q4_1 and q8_0 rows repacked in groups
+ * of 16 (repack.c) for CPUs with AVX2 but no AVX-512: dot_x16_avx512.c's
+ * arithmetic, 8 rows to a register. Each (row, token) sum is llama.cpp's x86
+ * vec_dot exactly (dot_ggml_x86.h): per block the integer sum of 4 byte
+ * products in each of 8 lanes, times the two scales' product, fma'd into the
+ * lane; ggml's horizontal sum of the lanes at the end (test_repack compares
+ * every sum with llama.cpp's order bit for bit). Register k holds lane k of 8
+ * rows, so a block of a group's half is 8 byte dots against the token's lane
+ * k broadcast, and the horizontal sum is 7 vertical adds.
+ *
+ * Without vpdpbusd a byte dot is vpmaddubsw then vpmaddwd against ones, the
+ * very instructions of ggml's AVX2 dot. q4_1's nibbles are unsigned; q8_0's
+ * quants, which the group stores as x + 128, go back to signed and lend
+ * their sign to the activations (|x| * (y * sign(x)), ggml's q8_0 dot).
+ *
+ * A group's two halves (rows 0-7, 8-15) are two passes: 8 accumulators
+ * fill half the register file. The second pass and every further token
+ * read the group from L1 (a group of SmolLM2's widest row is 15 KiB).
+ * q5_0 has no AVX2 group product: its rows keep dot_q32_x86.h's order
+ * (Gemma's test_model, see docs/performance.md).
+ */
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <immintrin.h>
+
+#include "quants.h"
+#include "tensor.h"
+#include "simd_x86.h"
+
+#define TY_INLINE static inline __attribute__((always_inline))
+
+/* Token t's derived blocks: after its quantized row of nb blocks of bs bytes. */
+TY_INLINE const ty_x16_act_block *act_of(const void *y, size_t ys, int t, int nb, size_t bs) {
+  return (const ty_x16_act_block *)((const char *)y + t * ys + ty_x16_act_offset(nb * bs));
+}
+
+
+/* Lane k's 4 quants of a token's block, in every 32-bit element. */
+TY_INLINE __m256i lane_of(const int8_t *qs, int k) {
+  int32_t v;
+  __builtin_memcpy(&v, qs + 4 * k, 4);
+  return _mm256_set1_epi32(v);
+}
+
+
+/* Unsigned u times signed s, summed in fours, as floats (ggml's
+   mul_sum_us8_pairs_float). */
+TY_INLINE __m256 dot4(__m256i u, __m256i s) {
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+}
+
+
+/* The 8 rows' sums: ggml's hsum_float_8 over lanes l0..l7 is
+   ((l4 + l0) + (l6 + l2)) + ((l5 + l1) + (l7 + l3)), here over registers. */
+TY_INLINE __m256 lane_sum(const __m256 *acc) {
+  const __m256 a = _mm256_add_ps(_mm256_add_ps(acc[4], acc[0]), _mm256_add_ps(acc[6], acc[2]));
+  const __m256 b = _mm256_add_ps(_mm256_add_ps(acc[5], acc[1]), _mm256_add_ps(acc[7], acc[3]));
+  return _mm256_add_ps(a, b);
+}
+
+
+/* Rows 8h..8h+7 of group g against one token (quants y, derived blocks a)
+   into out[0..7]; the first pass over a group asks for the bytes ahead. */
+TY_INLINE void half_q4_1(int nb, const ty_x16_q4_1 *g, int h, const ty_block_q8_1 *y,
+                         const ty_x16_act_block *a, float *out, int first) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256 acc[8], summ = _mm256_setzero_ps();
+  for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
+  for (int ib = 0; ib < nb; ib++) {
+    const ty_x16_q4_1 *b = g + ib;
+    if (first) ty_prefetch_ahead(b, sizeof *b);
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b->d + 8 * h)));
+    const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b->m + 8 * h)));
+    const __m256 sc = _mm256_mul_ps(d, _mm256_set1_ps(a[ib].d));
+    summ = _mm256_fmadd_ps(m, _mm256_set1_ps(a[ib].s), summ);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+      const __m256i v = _mm256_loadu_si256((const __m256i *)(b->qs[k] + 32 * h));
+      const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      acc[k] = _mm256_fmadd_ps(sc, dot4(lo, lane_of(y[ib].qs, k)), acc[k]);
+      acc[k + 4] = _mm256_fmadd_ps(sc, dot4(hi, lane_of(y[ib].qs, k + 4)), acc[k + 4]);
+    }
+  }
+  _mm256_storeu_ps(out, _mm256_add_ps(lane_sum(acc), summ));
+}
+
+
+TY_INLINE void half_q8_0(int nb, const ty_x16_q8_0 *g, int h, const ty_block_q8_0 *y,
+                         const ty_x16_act_block *a, float *out, int first) {
+  const __m256i flip = _mm256_set1_epi8((char)0x80);
+  __m256 acc[8];
+  for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
+  for (int ib = 0; ib < nb; ib++) {
+    const ty_x16_q8_0 *b = g + ib;
+    if (first) ty_prefetch_ahead(b, sizeof *b);
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b->d + 8 * h)));
+    const __m256 sc = _mm256_mul_ps(d, _mm256_set1_ps(a[ib].d));
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+      const __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b->qs[k] + 32 * h)), flip);
+      const __m256 p = dot4(_mm256_sign_epi8(x, x), _mm256_sign_epi8(lane_of(y[ib].qs, k), x));
+      acc[k] = _mm256_fmadd_ps(sc, p, acc[k]);
+    }
+  }
+  _mm256_storeu_ps(out, lane_sum(acc));
+}
+
+
+/* Group by group, each half for every token (token t's sums at s + t * ss). */
+#define X16_DRIVER(name, half, XT, YT) \
+  void name(int n, int ng, int nt, const void *x, const void *y, size_t ys, float *s, \
+            size_t ss) { \
+    const int nb = n / TY_QK; \
+    for (int gi = 0; gi < ng; gi++) { \
+      const XT *g = (const XT *)x + (size_t)gi * nb; \
+      for (int h = 0; h < 2; h++) \
+        for (int t = 0; t < nt; t++) \
+          half(nb, g, h, (const YT *)((const char *)y + t * ys), act_of(y, ys, t, nb, sizeof(YT)), \
+               s + gi * TY_X16 + 8 * h + t * ss, h == 0 && t == 0); \
+    } \
+  }
+
+X16_DRIVER(ty_dot_x16_q4_1_avx2, half_q4_1, ty_x16_q4_1, ty_block_q8_1)
+X16_DRIVER(ty_dot_x16_q8_0_avx2, half_q8_0, ty_x16_q8_0, ty_block_q8_0)
+
+
+/* ty_x16_act's blocks: the 8 lane sums of 4 quants by vpmaddubsw against
+   ones then vpmaddwd; the scales widened by F16C. */
+TY_INLINE void x16_act(void *row, int64_t n, size_t bs, size_t qs, int has_s) {
+  ty_x16_act_block *a = (ty_x16_act_block *)((char *)row + ty_x16_act_offset((size_t)(n / TY_QK) * bs));
+  for (int64_t ib = 0; ib < n / TY_QK; ib++) {
+    const uint8_t *b = (const uint8_t *)row + ib * bs;
+    uint16_t d, s = 0;
+    __builtin_memcpy(&d, b, 2);
+    if (has_s) __builtin_memcpy(&s, b + 2, 2);
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(b + qs));
+    const __m256i sum = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q),
+                                          _mm256_set1_epi16(1));
+    a[ib].d = _cvtsh_ss(d);
+    a[ib].s = _cvtsh_ss(s);
+    _mm256_storeu_si256((__m256i *)a[ib].m16, _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 4)));
+    _mm256_storeu_si256((__m256i *)a[ib].m128, _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 7)));
+  }
+}
+
+void ty_x16_act_q8_0_avx2(void *row, int64_t n) { x16_act(row, n, sizeof(ty_block_q8_0), 2, 0); }
+void ty_x16_act_q8_1_avx2(void *row, int64_t n) { x16_act(row, n, sizeof(ty_block_q8_1), 4, 1); }
+
+
+/* A q8_0 group to the i8 form (gemm.c), as ty_i8_weight writes each rebuilt
+   row: row r's quants (lane k of block ib is bytes 4r..4r+3 of qs[k]), the
+   block scale over its 8 lanes, and the lane sums' start -128 * sum. */
+void ty_x16_to_i8_q8_0_avx2(const void *vx, void *out, size_t ws, int64_t n) {
+  const ty_x16_q8_0 *g = vx;
+  for (int64_t ib = 0; ib < n / TY_QK; ib++) {
+    float d[16];
+    _mm256_storeu_ps(d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[ib].d)));
+    _mm256_storeu_ps(d + 8, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g[ib].d + 8))));
+    for (int r = 0; r < TY_X16; r++) {
+      char *row = (char *)out + (size_t)r * ws;
+      int8_t *w = (int8_t *)row + ib * TY_QK;
+      float *sc = (float *)(row + n) + ib * 8;
+      int32_t *init = (int32_t *)(row + 2 * n) + ib * 8;
+      for (int k = 0; k < 8; k++) {
+        int32_t sum = 0;
+        for (int e = 0; e < 4; e++) {
+          w[4 * k + e] = (int8_t)(g[ib].qs[k][4 * r + e] ^ 0x80);
+          sum += w[4 * k + e];
+        }
+        sc[k] = d[r];
+        init[k] = -128 * sum;
+      }
+    }
+  }
+}
+
+#endif
