@@ -476,6 +476,8 @@ void ty_quants_fill_avx2(struct ty_qtype_traits *t) {
   t[TY_QTYPE_Q8_0].x16_act = ty_x16_act_q8_0_avx2;
   t[TY_QTYPE_Q8_1].x16_act = ty_x16_act_q8_1_avx2;
   t[TY_QTYPE_Q8_0].x16_to_i8 = ty_x16_to_i8_q8_0_avx2;
+  t[TY_QTYPE_Q4_0].to_i8 = ty_to_i8_q4_0_avx2;
+  t[TY_QTYPE_Q5_0].to_i8 = ty_to_i8_q5_0_avx2;
   /* batches: the byte-dot product for every format with an i8 form */
   for (int i = 0; i < TY_QTYPE_COUNT; i++)
     if (t[i].to_i8 != NULL) t[i].gemm_i8 = ty_gemm_i8_avx2;

@@ -214,6 +214,8 @@ void ty_x16_act_q8_0_avx512(void *row, int64_t n);
 void ty_x16_act_q8_1_avx512(void *row, int64_t n);
 void ty_x16_to_i8_q5_0_avx512(const void *x, void *out, size_t w_stride, int64_t n);
 void ty_x16_to_i8_q8_0_avx512(const void *x, void *out, size_t w_stride, int64_t n);
+void ty_to_i8_q4_0_avx2(const void *x, int8_t *w, float *sc, int64_t n);   /* gemm_avx2.c */
+void ty_to_i8_q5_0_avx2(const void *x, int8_t *w, float *sc, int64_t n);
 void ty_gemm_i8_avx2(int64_t n, int nr, int nt, const void *w, size_t ws, const void *y,
                      size_t ys, float *out, size_t os);     /* gemm_avx2.c */
 void ty_gemm_i8_avx512(int64_t n, int nr, int nt, const void *w, size_t ws, const void *y,

@@ -91,6 +91,13 @@ static void test_type(int type, int n) {
     if (ty_qtype_table_for((enum ty_simd_level)level, table) != 0) continue;
     if (table[type].gemm_i8 == NULL) continue;
     ran[level] = 1;
+    if (table[type].to_i8 != to_i8) {   /* this level's conversion: the same bytes */
+      char *wl = malloc(R * wsz);
+      for (int r = 0; r < R; r++) ty_i8_weight(table[type].to_i8, x + r * xs, wl + r * wsz, n);
+      CHECK(memcmp(wl, w, R * wsz) == 0, "%s n %d level %d: the i8 form differs from gemm.c's",
+            ref->name, n, level);
+      free(wl);
+    }
     /* every shape up to R x T, so each edge path runs */
     for (int nr = 1; nr <= R; nr++)
       for (int nt = 1; nt <= T; nt++) {
