@@ -24,40 +24,15 @@
 
 #include <immintrin.h>
 
-#include "quants.h"
-#include "tensor.h"
-#include "simd_x86.h"
-
-#define TY_INLINE static inline __attribute__((always_inline))
-
-/* Token t's derived blocks: after its quantized row of nb blocks of bs bytes. */
-TY_INLINE const ty_x16_act_block *act_of(const void *y, size_t ys, int t, int nb, size_t bs) {
-  return (const ty_x16_act_block *)((const char *)y + t * ys + ty_x16_act_offset(nb * bs));
-}
+#include "dot_x16_x86.h"
 
 
 /* Lane k's 4 quants of a token's block, in every 32-bit element. */
-TY_INLINE __m256i lane_of(const int8_t *qs, int k) {
-  int32_t v;
-  __builtin_memcpy(&v, qs + 4 * k, 4);
-  return _mm256_set1_epi32(v);
-}
+TY_INLINE __m256i lane_of(const int8_t *qs, int k) { return _mm256_set1_epi32(lane_word(qs, k)); }
 
 
-/* Unsigned u times signed s, summed in fours, as floats (ggml's
-   mul_sum_us8_pairs_float). */
-TY_INLINE __m256 dot4(__m256i u, __m256i s) {
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
-}
-
-
-/* The 8 rows' sums: ggml's hsum_float_8 over lanes l0..l7 is
-   ((l4 + l0) + (l6 + l2)) + ((l5 + l1) + (l7 + l3)), here over registers. */
-TY_INLINE __m256 lane_sum(const __m256 *acc) {
-  const __m256 a = _mm256_add_ps(_mm256_add_ps(acc[4], acc[0]), _mm256_add_ps(acc[6], acc[2]));
-  const __m256 b = _mm256_add_ps(_mm256_add_ps(acc[5], acc[1]), _mm256_add_ps(acc[7], acc[3]));
-  return _mm256_add_ps(a, b);
-}
+/* The 8 rows' sums. */
+TY_INLINE __m256 lane_sum(const __m256 *acc) { return TY_X16_LANE_SUM(_mm256_add_ps, acc); }
 
 
 /* Rows 8h..8h+7 of group g against one token (quants y, derived blocks a)
@@ -78,8 +53,8 @@ TY_INLINE void half_q4_1(int nb, const ty_x16_q4_1 *g, int h, const ty_block_q8_
     for (int k = 0; k < 4; k++) {
       const __m256i v = _mm256_loadu_si256((const __m256i *)(b->qs[k] + 32 * h));
       const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-      acc[k] = _mm256_fmadd_ps(sc, dot4(lo, lane_of(y[ib].qs, k)), acc[k]);
-      acc[k + 4] = _mm256_fmadd_ps(sc, dot4(hi, lane_of(y[ib].qs, k + 4)), acc[k + 4]);
+      acc[k] = _mm256_fmadd_ps(sc, ty_mul_sum_us8_pairs_float(lo, lane_of(y[ib].qs, k)), acc[k]);
+      acc[k + 4] = _mm256_fmadd_ps(sc, ty_mul_sum_us8_pairs_float(hi, lane_of(y[ib].qs, k + 4)), acc[k + 4]);
     }
   }
   _mm256_storeu_ps(out, _mm256_add_ps(lane_sum(acc), summ));
@@ -99,7 +74,7 @@ TY_INLINE void half_q8_0(int nb, const ty_x16_q8_0 *g, int h, const ty_block_q8_
 #pragma GCC unroll 8
     for (int k = 0; k < 8; k++) {
       const __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b->qs[k] + 32 * h)), flip);
-      const __m256 p = dot4(_mm256_sign_epi8(x, x), _mm256_sign_epi8(lane_of(y[ib].qs, k), x));
+      const __m256 p = ty_mul_sum_us8_pairs_float(_mm256_sign_epi8(x, x), _mm256_sign_epi8(lane_of(y[ib].qs, k), x));
       acc[k] = _mm256_fmadd_ps(sc, p, acc[k]);
     }
   }
@@ -124,25 +99,6 @@ TY_INLINE void half_q8_0(int nb, const ty_x16_q8_0 *g, int h, const ty_block_q8_
 X16_DRIVER(ty_dot_x16_q4_1_avx2, half_q4_1, ty_x16_q4_1, ty_block_q8_1)
 X16_DRIVER(ty_dot_x16_q8_0_avx2, half_q8_0, ty_x16_q8_0, ty_block_q8_0)
 
-
-/* ty_x16_act's blocks: the 8 lane sums of 4 quants by vpmaddubsw against
-   ones then vpmaddwd; the scales widened by F16C. */
-TY_INLINE void x16_act(void *row, int64_t n, size_t bs, size_t qs, int has_s) {
-  ty_x16_act_block *a = (ty_x16_act_block *)((char *)row + ty_x16_act_offset((size_t)(n / TY_QK) * bs));
-  for (int64_t ib = 0; ib < n / TY_QK; ib++) {
-    const uint8_t *b = (const uint8_t *)row + ib * bs;
-    uint16_t d, s = 0;
-    __builtin_memcpy(&d, b, 2);
-    if (has_s) __builtin_memcpy(&s, b + 2, 2);
-    const __m256i q = _mm256_loadu_si256((const __m256i *)(b + qs));
-    const __m256i sum = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q),
-                                          _mm256_set1_epi16(1));
-    a[ib].d = _cvtsh_ss(d);
-    a[ib].s = _cvtsh_ss(s);
-    _mm256_storeu_si256((__m256i *)a[ib].m16, _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 4)));
-    _mm256_storeu_si256((__m256i *)a[ib].m128, _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 7)));
-  }
-}
 
 void ty_x16_act_q8_0_avx2(void *row, int64_t n) { x16_act(row, n, sizeof(ty_block_q8_0), 2, 0); }
 void ty_x16_act_q8_1_avx2(void *row, int64_t n) { x16_act(row, n, sizeof(ty_block_q8_1), 4, 1); }

@@ -26,33 +26,15 @@
 
 #include <immintrin.h>
 
-#include "quants.h"
-#include "tensor.h"
-#include "simd_x86.h"
-
-#define TY_INLINE static inline __attribute__((always_inline))
-
-/* Token t's derived blocks: after its quantized row of nb blocks of bs bytes. */
-TY_INLINE const ty_x16_act_block *act_of(const void *y, size_t ys, int t, int nb, size_t bs) {
-  return (const ty_x16_act_block *)((const char *)y + t * ys + ty_x16_act_offset(nb * bs));
-}
+#include "dot_x16_x86.h"
 
 
 /* Lane k's 4 quants of a token's block, in every 32-bit element. */
-TY_INLINE __m512i lane_of(const int8_t *qs, int k) {
-  int32_t v;
-  __builtin_memcpy(&v, qs + 4 * k, 4);
-  return _mm512_set1_epi32(v);
-}
+TY_INLINE __m512i lane_of(const int8_t *qs, int k) { return _mm512_set1_epi32(lane_word(qs, k)); }
 
 
-/* The 16 rows' sums: ggml's hsum_float_8 over lanes l0..l7 is
-   ((l4 + l0) + (l6 + l2)) + ((l5 + l1) + (l7 + l3)), here over registers. */
-TY_INLINE __m512 lane_sum(const __m512 *acc) {
-  const __m512 a = _mm512_add_ps(_mm512_add_ps(acc[4], acc[0]), _mm512_add_ps(acc[6], acc[2]));
-  const __m512 b = _mm512_add_ps(_mm512_add_ps(acc[5], acc[1]), _mm512_add_ps(acc[7], acc[3]));
-  return _mm512_add_ps(a, b);
-}
+/* The 16 rows' sums. */
+TY_INLINE __m512 lane_sum(const __m512 *acc) { return TY_X16_LANE_SUM(_mm512_add_ps, acc); }
 
 
 /* The 16 rows' lanes k and k + 4 from their 64 packed bytes at q: the low
@@ -160,27 +142,6 @@ TY_INLINE __m512i unpack_q5_0(const ty_x16_q5_0 *b, int k) {
 X16_SIGNED(x16_q8_0, ty_x16_q8_0, unpack_q8_0, m128)
 X16_SIGNED(x16_q5_0, ty_x16_q5_0, unpack_q5_0, m16)
 
-
-/* ty_x16_act's blocks, a block at a time: the 8 lane sums of 4 quants by
-   one vpdpbusd against ones (as ty_i8_lane_init, on 32 bytes); the scales
-   widened by F16C. In a decode step this is serial work before every
-   product, and the portable loop took about as long as quantizing the row. */
-TY_INLINE void x16_act(void *row, int64_t n, size_t bs, size_t qs, int has_s) {
-  ty_x16_act_block *a = (ty_x16_act_block *)((char *)row + ty_x16_act_offset((size_t)(n / TY_QK) * bs));
-  const __m256i ones = _mm256_set1_epi8(1);
-  for (int64_t ib = 0; ib < n / TY_QK; ib++) {
-    const uint8_t *b = (const uint8_t *)row + ib * bs;
-    uint16_t d, s = 0;
-    __builtin_memcpy(&d, b, 2);
-    if (has_s) __builtin_memcpy(&s, b + 2, 2);
-    const __m256i q = _mm256_loadu_si256((const __m256i *)(b + qs));
-    const __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
-    a[ib].d = _cvtsh_ss(d);
-    a[ib].s = _cvtsh_ss(s);
-    _mm256_storeu_si256((__m256i *)a[ib].m16, _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 4)));
-    _mm256_storeu_si256((__m256i *)a[ib].m128, _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 7)));
-  }
-}
 
 void ty_x16_act_q8_0_avx512(void *row, int64_t n) { x16_act(row, n, sizeof(ty_block_q8_0), 2, 0); }
 void ty_x16_act_q8_1_avx512(void *row, int64_t n) { x16_act(row, n, sizeof(ty_block_q8_1), 4, 1); }
