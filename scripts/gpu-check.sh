@@ -9,7 +9,9 @@
 #   3. benchmark decode and prefill on GPU 0: a llama-8B-shaped Q4_K_M model
 #      and a SmolLM2-135M-shaped Q4_1 one, with and without CUDA graphs, with
 #      the f32 matrix-vector product in place of the int8 one, at depth 4096,
-#      and the fraction of the bandwidth roofline decode reaches
+#      and the fraction of the bandwidth roofline decode reaches; llama.cpp's
+#      llama-bench on the same files where scripts/llama-cuda.sh built one and
+#      the call carried it (carry ["out/llama-cuda"])
 #   4. print a short table last
 # Every step has a time limit, so one hung kernel cannot spend the lease.
 # Output goes to stdout and, when $OUT is set, to $OUT/gpu-check.log.
@@ -69,6 +71,18 @@ if [ "${result[build]}" != FAILED ]; then
     TYCHO_CUDA_MMVQ=0 bench llama8b-f32 synth:llama:8B:Q4_K_M --pp 0 --tg 128
     bench llama8b-d4096 synth:llama:8B:Q4_K_M --pp 0 --tg 64 --depth 4096
   fi
+
+  # llama.cpp on the same files, where scripts/llama-cuda.sh's binary was
+  # carried along (out/llama-cuda): pp512 and tg128, all layers on GPU 0
+  if [ -x out/llama-cuda/llama-bench ]; then
+    echo "== llama.cpp (out/llama-cuda/llama-bench) =="
+    for n in smollm2:smollm2-135M-Q4_1 llama8b:llama-8B-Q4_K_M; do
+      f=$TMPDIR/tycho-synth-${n#*:}.gguf
+      [ -s "$f" ] || continue
+      CUDA_VISIBLE_DEVICES=0 timeout 240 out/llama-cuda/llama-bench -m "$f" -p 512 -n 128 -ngl 99 \
+        -fa off -r 3 -o jsonl | tee "$TMPDIR/llama-${n%%:*}.jsonl"
+    done
+  fi
 fi
 
 echo
@@ -81,6 +95,15 @@ for n in smollm2 llama8b; do
     "$n" "$(field $n pp tps_median)" "$(field $n tg tps_median)" \
     "$(field $n-nograph tg tps_median)" "$(field $n-f32 tg tps_median)" \
     "$(field $n roofline tg_fraction)" "$(field $n roofline copy_gbps)"
+done
+# llama.cpp's avg_ts for one test line of llama-bench's JSONL (pp: n_gen 0)
+llama_ts() { grep "\"$2\": 0," "$TMPDIR/llama-$1.jsonl" 2>/dev/null | sed -n 's/.*"avg_ts": \([0-9.]*\).*/\1/p' | head -n 1; }
+for n in smollm2 llama8b; do
+  lp=$(llama_ts $n n_gen) lt=$(llama_ts $n n_prompt)
+  [ -n "$lp" ] && [ -n "$lt" ] || continue
+  printf "%-28s llama.cpp pp512 %s t/s, tg128 %s t/s; tycho/llama.cpp pp %s, tg %s\n" "$n" "$lp" "$lt" \
+    "$(awk -v a="$(field $n pp tps_median)" -v b="$lp" 'BEGIN { printf "%.2f", a / b }')" \
+    "$(awk -v a="$(field $n tg tps_median)" -v b="$lt" 'BEGIN { printf "%.2f", a / b }')"
 done
 [ -s "$TMPDIR/bench-llama8b-d4096.json" ] &&
   printf "%-28s tg64 at depth 4096 %s t/s, %s of roofline\n" llama8b \
