@@ -74,8 +74,7 @@ TY_INLINE void half_q8_0(int nb, const ty_x16_q8_0 *g, int h, const ty_block_q8_
 #pragma GCC unroll 8
     for (int k = 0; k < 8; k++) {
       const __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b->qs[k] + 32 * h)), flip);
-      const __m256 p = ty_mul_sum_us8_pairs_float(_mm256_sign_epi8(x, x), _mm256_sign_epi8(lane_of(y[ib].qs, k), x));
-      acc[k] = _mm256_fmadd_ps(sc, p, acc[k]);
+      acc[k] = _mm256_fmadd_ps(sc, ty_mul_sum_i8_pairs_float(x, lane_of(y[ib].qs, k)), acc[k]);
     }
   }
   _mm256_storeu_ps(out, lane_sum(acc));

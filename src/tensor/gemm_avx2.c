@@ -4,7 +4,7 @@
  * saturating 16-bit pair sums) then vpmaddwd against ones. The i8 form's
  * unsigned activations (y + 128) times q8_0 weights would saturate those
  * pair sums, so the activations go back to signed (xor 0x80) and the
- * weight's sign moves onto them, as ggml's x86 q8_0 dot does:
+ * weight's sign moves onto them (ty_mul_sum_i8_pairs_float, ggml's x86 q8_0 dot):
  * |w| * (y * sign(w)), exact for |y| <= 127 (q8_0 activations are) and any
  * w; that is the integer the i8 form's init terms give, so they are not
  * read. The floats are those of gemm_avx512.c bit for bit: its 16 lanes
@@ -22,13 +22,6 @@
 #include "simd_x86.h"
 
 #define TY_INLINE static inline __attribute__((always_inline))
-
-/* Lanes of 4 byte products of one 32-byte half, as int32 converted. */
-TY_INLINE __m256 half_dot(__m256i aw, __m256i w, __m256i y) {
-  const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(y, w));
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
-}
-
 
 TY_INLINE void tile(int64_t n, int NR, int NT, const char *w, size_t ws, const char *y, size_t ys,
                     float *out, size_t os) {
@@ -61,11 +54,10 @@ TY_INLINE void tile(int64_t n, int NR, int NT, const char *w, size_t ws, const c
 #pragma GCC unroll 2
       for (int r = 0; r < NR; r++) {
         const __m256i wv = _mm256_loadu_si256((const __m256i *)(wq[r] + o));
-        const __m256i aw = _mm256_sign_epi8(wv, wv);
         const __m256 sv = _mm256_loadu_ps(wsc[r] + o / 4);
 #pragma GCC unroll 2
         for (int t = 0; t < NT; t++)
-          acc[r][t][h] = _mm256_fmadd_ps(half_dot(aw, wv, yv[t]),
+          acc[r][t][h] = _mm256_fmadd_ps(ty_mul_sum_i8_pairs_float(wv, yv[t]),
                                          _mm256_mul_ps(sv, _mm256_loadu_ps(ysc[t] + o / 4)),
                                          acc[r][t][h]);
       }
