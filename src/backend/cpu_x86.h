@@ -162,6 +162,90 @@ static inline __attribute__((always_inline)) void dots16_group(const char *k, si
 #pragma GCC unroll 4
   for (int j = 0; j < G; j++) r[j] = tree16(f[j]);
 }
+#else
+/* reduce16's tree for 8 rows at once, from each row's t3 = hi + lo (f[p]):
+   a level a step, each step pairing the lanes that level adds from two
+   rows' registers, then one permute into row order (tree16 at 8 lanes). */
+static inline __attribute__((always_inline)) __m256 tree8(const __m256 *f) {
+  __m256 a[4], b[2];
+#pragma GCC unroll 4
+  for (int p = 0; p < 4; p++)     /* t6 = hi4 + lo4: row p in the low half, p + 4 in the high */
+    a[p] = _mm256_add_ps(_mm256_permute2f128_ps(f[p], f[p + 4], 0x31),
+                         _mm256_permute2f128_ps(f[p], f[p + 4], 0x20));
+  for (int p = 0; p < 2; p++)     /* t8 = t6[0, 1] + t6[2, 3]: rows p and p + 2 a half */
+    b[p] = _mm256_add_ps(_mm256_shuffle_ps(a[p], a[p + 2], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm256_shuffle_ps(a[p], a[p + 2], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(b[0], b[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm256_shuffle_ps(b[0], b[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  /* r holds rows 0 2 1 3, 4 6 5 7 */
+  return _mm256_permute_ps(r, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+
+/* A batch's dots of the 8 rows at k, stride apart, each as dot_f16 computes
+   it (a row's two chains lo and hi, then t3 = hi + lo), then tree8. */
+static inline __attribute__((always_inline)) __m256 dots8(const char *k, size_t stride,
+                                                         const float *q16, int hd) {
+  __m256 f[8];
+#pragma GCC unroll 8
+  for (int p = 0; p < 8; p++) {
+    const char *row = k + (size_t)p * stride;
+    __m256 lo = _mm256_setzero_ps(), hi = lo;
+    for (int d = 0; d < hd; d += 16) {
+      lo = _mm256_fmadd_ps(load_f16(row + 2 * d), _mm256_loadu_ps(q16 + d), lo);
+      hi = _mm256_fmadd_ps(load_f16(row + 2 * d + 16), _mm256_loadu_ps(q16 + d + 8), hi);
+    }
+    f[p] = _mm256_add_ps(hi, lo);
+  }
+  return tree8(f);
+}
+
+
+/* The widest head the group dots take: a row's floats sit on the stack. */
+#define DOTS8_MAX_HD 1024
+#ifndef DOTS8_AHEAD
+#define DOTS8_AHEAD 32
+#endif
+
+/* One token's dots of the 8 rows at k for G queries (q16 + j * qs, G <= 4,
+   hd a multiple of 64), each as dot_f16 computes it: a row's values are
+   converted once (into kr) and serve every query's 8 chains, which fold to
+   lo and hi and t3 = hi + lo as reduce16's first step; tree8 does the rest
+   for the 8 rows at once. */
+static inline __attribute__((always_inline)) void dots8_group(const char *k, size_t stride,
+                                                              const float *q16, size_t qs,
+                                                              int hd, const int G, float *kr,
+                                                              __m256 *r) {
+  __m256 f[4][8];
+  for (int p = 0; p < 8; p++) {
+    const char *row = k + (size_t)p * stride;
+    for (int d = 0; d < hd; d += 8) _mm256_store_ps(kr + d, load_f16(row + 2 * d));
+#pragma GCC unroll 4
+    for (int j = 0; j < G; j++) {
+      const float *q = q16 + j * qs;
+      __m256 c[8];
+#pragma GCC unroll 8
+      for (int m = 0; m < 8; m++) c[m] = _mm256_setzero_ps();
+      for (int d = 0; d < hd; d += 64)
+#pragma GCC unroll 8
+        for (int m = 0; m < 8; m++)
+          c[m] = _mm256_fmadd_ps(_mm256_load_ps(kr + d + 8 * m), _mm256_loadu_ps(q + d + 8 * m), c[m]);
+      const __m256 lo = _mm256_add_ps(_mm256_add_ps(c[0], c[4]), _mm256_add_ps(c[2], c[6]));
+      const __m256 hi = _mm256_add_ps(_mm256_add_ps(c[1], c[5]), _mm256_add_ps(c[3], c[7]));
+      f[j][p] = _mm256_add_ps(hi, lo);
+    }
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < G; j++) r[j] = tree8(f[j]);
+}
+
+
+/* The largest of 8 lanes (no NaN among them). */
+static inline float max8(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
 #endif
 
 
@@ -258,6 +342,42 @@ void X86_NAME(ty_cpu_attn_scores_f16)(const struct ty_attn_head *h, float *q16, 
       tail = i;
     }
   }
+#else
+  if (!h->single || (hd % 64 == 0 && hd <= DOTS8_MAX_HD)) {   /* whole chunks of 8 rows */
+    float kr[DOTS8_MAX_HD] __attribute__((aligned(32)));
+    for (int j0 = 0; j0 < h->n_q; j0 += 4) {
+      const int G = h->n_q - j0 < 4 ? h->n_q - j0 : 4;
+      __m256 m8[4], r[4];
+      int i = h->first;
+      for (int j = 0; j < G; j++) m8[j] = _mm256_set1_ps(-INFINITY);
+      if (h->single && j0 == 0)
+        for (int p = i; p < i + DOTS8_AHEAD && p <= h->last; p++)
+          prefetch_row(h->k + (size_t)p * h->stride, hd, 1);
+      for (; i + 8 <= h->last + 1; i += 8) {
+        const char *k = h->k + (size_t)i * h->stride;
+        for (int p = DOTS8_AHEAD; p < DOTS8_AHEAD + 8; p++) {
+          prefetch_row(k + (size_t)p * h->stride, hd, i + p <= h->last);
+          if (h->single && j0 == 0 && i + p <= h->last)     /* the value rows into L2 */
+            for (int o = 0; o < 2 * hd; o += 64)
+              _mm_prefetch(h->v + (size_t)(i + p) * h->stride + o, _MM_HINT_T1);
+        }
+        const float *q = q16 + j0 * hs;
+        if (!h->single)
+          for (int j = 0; j < G; j++) r[j] = dots8(k, h->stride, q + j * hs, hd);
+        else if (G == 4) dots8_group(k, h->stride, q, hs, hd, 4, kr, r);
+        else if (G == 3) dots8_group(k, h->stride, q, hs, hd, 3, kr, r);
+        else if (G == 2) dots8_group(k, h->stride, q, hs, hd, 2, kr, r);
+        else dots8_group(k, h->stride, q, hs, hd, 1, kr, r);
+        for (int j = 0; j < G; j++) {
+          const __m256 v = _mm256_mul_ps(r[j], _mm256_set1_ps(h->scale));
+          _mm256_storeu_ps(s + (j0 + j) * hs + i, v);
+          m8[j] = _mm256_max_ps(v, m8[j]);  /* a NaN score is passed over, as below */
+        }
+      }
+      for (int j = 0; j < G; j++) mx[j0 + j] = max8(m8[j]);
+      tail = i;
+    }
+  }
 #endif
   for (int j = 0; j < h->n_q; j++)
     for (int i = tail; i <= h->last; i++) {
@@ -336,50 +456,74 @@ static inline void value_reduce(const float *acc, int hd, int lanes, int used, f
 }
 
 
+/* The value sums of G heads (from head j0; G <= LANE_G, hd a multiple of
+   4 registers) a lane at a time: lane l's sums over the positions
+   i = l mod lanes stay in registers and are stored once, where the
+   position-major loop loads and stores them at every position (and zeroes
+   them first); each cache row is converted once for all G heads. Lanes
+   below `used` that no position reaches are stored as zeros. 4 registers of
+   dims a head at a time: AVX-512 takes 4 heads (16 sums), AVX2 3 (12 sums
+   and the 4 values fill its 16 registers). A head's cost (one core, cycles,
+   against the position-major loop a head at a time, AVX-512): SmolLM2's
+   groups of 3 at hd 64, 2.9k against 3.7k at 72 positions, 17.8k against
+   28.1k at 1000; Gemma 3's 4 at hd 256, 26k against 65k at 500. */
 #ifdef __AVX512F__
-/* One token's value sums for G heads (from head j0; G <= 4, hd a multiple
-   of 64) a lane at a time: lane l's sums over the positions i = l mod 64
-   stay in registers and are stored once, where the position-major loop
-   loads and stores them at every position (and zeroes them first); each
-   cache row is converted once for all G heads. Lanes below `used` that no
-   position reaches are stored as zeros. A head's cost (one core, cycles,
-   against the position-major loop a head at a time): SmolLM2's groups of
-   3 at hd 64, 2.9k against 3.7k at 72 positions, 17.8k against 28.1k at
-   1000; Gemma 3's 4 at hd 256, 26k against 65k at 500. */
+#define LV __m512
+#define LANE_W 16
+#define LANE_G 4
+#define LV_ZERO _mm512_setzero_ps
+#define LV_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define LV_SET1 _mm512_set1_ps
+#define LV_FMA _mm512_fmadd_ps
+#define LV_STORE _mm512_storeu_ps
+#else
+#define LV __m256
+#define LANE_W 8
+#define LANE_G 3
+#define LV_ZERO _mm256_setzero_ps
+#define LV_F16(p) load_f16(p)
+#define LV_SET1 _mm256_set1_ps
+#define LV_FMA _mm256_fmadd_ps
+#define LV_STORE _mm256_storeu_ps
+#endif
 static inline __attribute__((always_inline)) void lane_sums(const struct ty_attn_head *h, size_t hs,
-                                                            size_t e_size, int used, int j0,
-                                                            const int G) {
+                                                            size_t e_size, int lanes, int used,
+                                                            int j0, const int G) {
   const int hd = h->hd;
   for (int lane = 0; lane < used; lane++) {
-    const int i0 = h->first + (lane - h->first % 64 + 64) % 64;
-    for (int d = 0; d < hd; d += 64) {
-      __m512 acc[4][4];
+    const int i0 = h->first + (lane - h->first % lanes + lanes) % lanes;
+    for (int d = 0; d < hd; d += 4 * LANE_W) {
+      LV acc[LANE_G][4];
 #pragma GCC unroll 4
       for (int g = 0; g < G; g++)
 #pragma GCC unroll 4
-        for (int m = 0; m < 4; m++) acc[g][m] = _mm512_setzero_ps();
-      for (int i = i0; i <= h->last; i += 64) {
+        for (int m = 0; m < 4; m++) acc[g][m] = LV_ZERO();
+      for (int i = i0; i <= h->last; i += lanes) {
         const char *v = h->v + (size_t)i * h->stride + 2 * d;
-        __m512 x[4];
+        LV x[4];
 #pragma GCC unroll 4
-        for (int m = 0; m < 4; m++)
-          x[m] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(v + 32 * m)));
+        for (int m = 0; m < 4; m++) x[m] = LV_F16(v + 2 * LANE_W * m);
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
-          const __m512 w16 = _mm512_set1_ps(h->work[(j0 + g) * hs + i]);
+          const LV w = LV_SET1(h->work[(j0 + g) * hs + i]);
 #pragma GCC unroll 4
-          for (int m = 0; m < 4; m++) acc[g][m] = _mm512_fmadd_ps(x[m], w16, acc[g][m]);
+          for (int m = 0; m < 4; m++) acc[g][m] = LV_FMA(x[m], w, acc[g][m]);
         }
       }
 #pragma GCC unroll 4
       for (int g = 0; g < G; g++)
 #pragma GCC unroll 4
         for (int m = 0; m < 4; m++)
-          _mm512_storeu_ps(h->work + (j0 + g) * hs + e_size + (size_t)lane * hd + d + 16 * m, acc[g][m]);
+          LV_STORE(h->work + (j0 + g) * hs + e_size + (size_t)lane * hd + d + LANE_W * m, acc[g][m]);
     }
   }
 }
-#endif
+#undef LV
+#undef LV_ZERO
+#undef LV_F16
+#undef LV_SET1
+#undef LV_FMA
+#undef LV_STORE
 
 
 void X86_NAME(ty_cpu_attn_f16)(const struct ty_attn_head *h) {
@@ -396,17 +540,15 @@ void X86_NAME(ty_cpu_attn_f16)(const struct ty_attn_head *h) {
   X86_NAME(ty_cpu_attn_scores_f16)(h, h->work + e_size + 64 * (size_t)hd, h->work, hs, mx);
   for (int j = 0; j < n_q; j++) softmax_f16(h, h->work + j * hs, mx[j]);
   /* the weighted values: position i feeds lane i % lanes */
-#ifdef __AVX512F__
-  if (h->single && hd % 64 == 0) {
-    for (int j0 = 0; j0 < n_q; j0 += 4) {
-      const int G = n_q - j0 < 4 ? n_q - j0 : 4;
-      if (G == 4) lane_sums(h, hs, e_size, used, j0, 4);
-      else if (G == 3) lane_sums(h, hs, e_size, used, j0, 3);
-      else if (G == 2) lane_sums(h, hs, e_size, used, j0, 2);
-      else lane_sums(h, hs, e_size, used, j0, 1);
+  if (hd % (4 * LANE_W) == 0) {
+    for (int j0 = 0; j0 < n_q; j0 += LANE_G) {
+      const int G = n_q - j0 < LANE_G ? n_q - j0 : LANE_G;
+      if (G == LANE_G) lane_sums(h, hs, e_size, lanes, used, j0, LANE_G);
+      else if (G == 3) lane_sums(h, hs, e_size, lanes, used, j0, 3);
+      else if (G == 2) lane_sums(h, hs, e_size, lanes, used, j0, 2);
+      else lane_sums(h, hs, e_size, lanes, used, j0, 1);
     }
   } else
-#endif
   for (int j = 0; j < n_q; j++) {
     float *acc = h->work + j * hs + e_size;
     memset(acc, 0, (size_t)used * hd * sizeof(float));
