@@ -71,6 +71,7 @@ struct cpu {
   const void *prev;         /* the key of the last one-token product, or NULL */
   void (*attn_f16)(const struct ty_attn_head *h);            /* cpu_kernels.h */
   void (*swiglu)(int64_t n, float *y, const float *x, const float *g);
+  void (*geglu)(int64_t n, float *y, const float *x, const float *g, const float *table);
   void (*rope)(float *x, const float *cs, const float *sn, int nd, int neox);
   struct angles angles[2];  /* a decode step's, kept: every layer rotates by them */
   int angles_next;          /* the entry replaced next */
@@ -861,22 +862,17 @@ static void gelu_init(void) {
 }
 
 
-static inline float gelu(float x) {
-  if (x <= -10.0f) return 0.0f;
-  if (x >= 10.0f) return x;
-  return gelu_table[ty_fp32_to_fp16(x)];
-}
 
-
-/* y = act(x) * g over n elements. SiLU takes llama.cpp's exp approximation
-   16 lanes at a time from the start, so a piece of a row that starts on a
-   multiple of 16 gets the floats the whole row would. */
+/* y = act(x) * g over n elements (cpu_kernels.h). SiLU takes llama.cpp's
+   exp approximation 16 lanes at a time from the start, so a piece of a row
+   that starts on a multiple of 16 gets the floats the whole row would; GELU
+   is elementwise. */
 static void act_mul(const struct cpu *c, int act, int64_t n, float *y, const float *x,
                     const float *g) {
   if (act == TY_ACT_SILU)
     c->swiglu(n, y, x, g);
   else
-    for (int64_t i = 0; i < n; i++) y[i] = gelu(x[i]) * g[i];
+    c->geglu(n, y, x, g, gelu_table);
 }
 
 
@@ -893,10 +889,11 @@ static void glu(void *arg, int ith, int nth) {
     return;
   }
   ty_pool_range((long)(op->a.rows * n), ith, nth, &lo, &hi);
-  for (long k = lo; k < hi; k++) {
-    int64_t t = k / n, i = k % n;
-    float x = ((const float *)ROW(op->a, t))[i], g = ((const float *)ROW(op->b, t))[i];
-    ((float *)ROW(op->dst, t))[i] = gelu(x) * g;
+  for (long k = lo; k < hi;) {   /* the share's piece of each row it touches */
+    int64_t t = k / n, i0 = k % n, i1 = hi - k < n - i0 ? i0 + (hi - k) : n;
+    act_mul(((struct job *)arg)->cpu, TY_ACT_GELU, i1 - i0, (float *)ROW(op->dst, t) + i0,
+            (const float *)ROW(op->a, t) + i0, (const float *)ROW(op->b, t) + i0);
+    k += i1 - i0;
   }
 }
 
@@ -1177,17 +1174,20 @@ ty_status ty_backend_cpu_open(int n_threads, ty_backend_t *out, ty_err *err) {
   c->after = calloc(AFTER_CAP, sizeof *c->after);   /* none: no warming */
   c->attn_f16 = ty_cpu_attn_f16;
   c->swiglu = ty_cpu_swiglu;
+  c->geglu = ty_cpu_geglu;
   c->rope = ty_cpu_rope;
   c->repack = getenv("TYCHO_REPACK") == NULL || strcmp(getenv("TYCHO_REPACK"), "0") != 0;
 #if defined(__x86_64__) || defined(__i386__)
   if (strcmp(ty_qtype_simd(), "scalar") != 0) {   /* AVX2, FMA and F16C are there */
     c->attn_f16 = ty_cpu_attn_f16_avx2;
     c->swiglu = ty_cpu_swiglu_avx2;
+    c->geglu = ty_cpu_geglu_avx2;
     c->rope = ty_cpu_rope_avx2;
   }
   if (strcmp(ty_qtype_simd(), "avx512") == 0) {
     c->attn_f16 = ty_cpu_attn_f16_avx512;
     c->swiglu = ty_cpu_swiglu_avx512;
+    c->geglu = ty_cpu_geglu_avx512;
     c->rope = ty_cpu_rope_avx512;
   }
 #endif

@@ -158,6 +158,14 @@ void ty_cpu_rope(float *x, const float *cs, const float *sn, int nd, int neox) {
 }
 
 
+void ty_cpu_geglu(int64_t n, float *y, const float *x, const float *g, const float *table) {
+  for (int64_t i = 0; i < n; i++) {
+    const float v = x[i];
+    y[i] = (v <= -10.0f ? 0.0f : v >= 10.0f ? v : table[ty_fp32_to_fp16(v)]) * g[i];
+  }
+}
+
+
 void ty_cpu_swiglu(int64_t n, float *y, const float *x, const float *g) {
   /* ggml runs 16 at a time through its approximation, the rest through libm */
   const int64_t nv = n - n % 16;

@@ -607,6 +607,23 @@ void X86_NAME(ty_cpu_rope)(float *x, const float *cs, const float *sn, int nd, i
 }
 
 
+/* 8 lanes in both builds: the table lookup is a gather either way. */
+void X86_NAME(ty_cpu_geglu)(int64_t n, float *y, const float *x, const float *g,
+                            const float *table) {
+  const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256i h = _mm256_cvtepu16_epi32(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    __m256 a = _mm256_i32gather_ps(table, h, 4);
+    a = _mm256_blendv_ps(a, v, _mm256_cmp_ps(v, hi, _CMP_GE_OQ));
+    a = _mm256_andnot_ps(_mm256_cmp_ps(v, lo, _CMP_LE_OQ), a);
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(a, _mm256_loadu_ps(g + i)));
+  }
+  ty_cpu_geglu(n - i, y + i, x + i, g + i, table);
+}
+
+
 void X86_NAME(ty_cpu_swiglu)(int64_t n, float *y, const float *x, const float *g) {
   const int64_t nv = n - n % 16;
   int64_t i = 0;

@@ -96,6 +96,42 @@ static void test_attention(void) {
 }
 
 
+/* GELU through a table: the SIMD forms give the portable one's floats,
+   around and at the cut-offs (+-10), for tiny, signed-zero, infinite and
+   NaN inputs, at every length mod 8. The table is arbitrary (random
+   floats): the kernels only index it. */
+static void test_geglu(void) {
+  enum { N = 300 };
+  static float table[65536], x[N], g[N], y1[N], y2[N];
+  static const float special[] = { -10.0f, 10.0f, -10.000001f, 9.999999f, 0.0f, -0.0f, 1e-7f,
+                                   -3e-6f, 65504.0f, -65504.0f, 1e30f, INFINITY, -INFINITY, NAN };
+  int checked = 0;
+  for (int i = 0; i < 65536; i++) table[i] = frand() * 4.0f;
+  for (int i = 0; i < N; i++) {
+    x[i] = i < (int)(sizeof special / sizeof *special) ? special[i] : frand() * 12.0f;
+    g[i] = frand() * 2.0f;
+  }
+  for (int n = 0; n <= N; n += n < 20 ? 1 : 37) {
+    ty_cpu_geglu(n, y1, x, g, table);
+    for (int i = 0; i < n; i++)
+      if (!isnan(x[i]) && x[i] > -10.0f && x[i] < 10.0f)
+        CHECK(y1[i] == table[ty_fp32_to_fp16(x[i])] * g[i], "geglu n %d i %d: not the table's", n, i);
+    if (strcmp(ty_qtype_simd(), "scalar") == 0) continue;
+    for (int level = 0; level < 2; level++) {
+      if (level == 1 && strcmp(ty_qtype_simd(), "avx512") != 0) break;
+      memset(y2, 0, sizeof y2);
+      (level ? ty_cpu_geglu_avx512 : ty_cpu_geglu_avx2)(n, y2, x, g, table);
+      for (int i = 0; i < n; i++)
+        CHECK(memcmp(&y1[i], &y2[i], 4) == 0 || (isnan(y1[i]) && isnan(y2[i])),
+              "geglu n %d i %d (x %.9g): %s %.9g vs portable %.9g", n, i, x[i],
+              level ? "avx512" : "avx2", y2[i], y1[i]);
+      checked++;
+    }
+  }
+  printf("geglu: %d simd/portable comparisons\n", checked);
+}
+
+
 static void test_swiglu(void) {
   enum { N = 1000 };
   static float x[N], g[N], y1[N], y2[N];
@@ -147,13 +183,14 @@ static void test_rope(void) {
       memcpy(y2, x, sizeof x);
       ty_cpu_rope_avx2(y2, cs, sn, nd, neox);
       CHECK(memcmp(y1, y2, sizeof y1) == 0, "rope nd %d neox %d: avx2 differs from portable", nd, neox);
+      checked++;
       if (strcmp(ty_qtype_simd(), "avx512") != 0) continue;
       memcpy(y2, x, sizeof x);
       ty_cpu_rope_avx512(y2, cs, sn, nd, neox);
       CHECK(memcmp(y1, y2, sizeof y1) == 0, "rope nd %d neox %d: avx512 differs", nd, neox);
       checked++;
     }
-  printf("rope: %d cases\n", checked);
+  printf("rope: %d simd/portable comparisons\n", checked);
 }
 
 
@@ -177,6 +214,7 @@ int main(void) {
   test_swiglu();
   test_rope();
   test_attention();
+  test_geglu();
   if (failures) return 1;
   printf("ok\n");
   return 0;
