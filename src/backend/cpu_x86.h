@@ -59,6 +59,11 @@ static inline __m256 load_f16(const char *p) {
 }
 
 
+/* The widest head the one-token group dots take (dots8_group keeps a row's
+   floats on the stack; model.c allows 1024). */
+#define GROUP_MAX_HD 1024
+
+
 #ifdef __AVX512F__
 /* dot_f16's 16 lanes before their horizontal sum, where one register holds
    them: a batch's one chain, or one token's 4 chains folded (0 + 2) + (1 + 3)
@@ -201,21 +206,15 @@ static inline __attribute__((always_inline)) __m256 dots8(const char *k, size_t 
 }
 
 
-/* The widest head the group dots take: a row's floats sit on the stack. */
-#define DOTS8_MAX_HD 1024
-#ifndef DOTS8_AHEAD
-#define DOTS8_AHEAD 32
-#endif
-
 /* One token's dots of the 8 rows at k for G queries (q16 + j * qs, G <= 4,
-   hd a multiple of 64), each as dot_f16 computes it: a row's values are
-   converted once (into kr) and serve every query's 8 chains, which fold to
-   lo and hi and t3 = hi + lo as reduce16's first step; tree8 does the rest
-   for the 8 rows at once. */
+   hd a multiple of 64, at most GROUP_MAX_HD), each as dot_f16 computes it: a
+   row's values are converted once (into kr, on the stack) and serve every
+   query's 8 chains, which fold to lo and hi and t3 = hi + lo as reduce16's
+   first step; tree8 does the rest for the 8 rows at once. */
 static inline __attribute__((always_inline)) void dots8_group(const char *k, size_t stride,
                                                               const float *q16, size_t qs,
-                                                              int hd, const int G, float *kr,
-                                                              __m256 *r) {
+                                                              int hd, const int G, __m256 *r) {
+  float kr[GROUP_MAX_HD] __attribute__((aligned(32)));
   __m256 f[4][8];
   for (int p = 0; p < 8; p++) {
     const char *row = k + (size_t)p * stride;
@@ -300,6 +299,47 @@ static inline __attribute__((always_inline)) void prefetch_row(const char *p, in
 #endif
 
 
+/* The scores go a block of SCORE_ROWS cache rows at a time, a vector of
+   them a query head (score_block: dots16 or dots16_group with AVX-512, dots8
+   or dots8_group with AVX2); each block asks for the rows SCORE_AHEAD on
+   (one block of 16, or 4 of 8: 8, 16 and 32 rows ahead were within the
+   noise with AVX2). */
+#ifdef __AVX512F__
+#define SCORE_ROWS 16
+#define SCORE_AHEAD 16
+typedef __m512 score_vec;
+#define SV_SET1 _mm512_set1_ps
+#define SV_MUL _mm512_mul_ps
+#define SV_STORE _mm512_storeu_ps
+#define SV_MAX _mm512_max_ps
+#define SV_HMAX _mm512_reduce_max_ps
+#define SCORE_DOTS dots16
+#define SCORE_GROUP dots16_group
+#else
+#define SCORE_ROWS 8
+#define SCORE_AHEAD 32
+typedef __m256 score_vec;
+#define SV_SET1 _mm256_set1_ps
+#define SV_MUL _mm256_mul_ps
+#define SV_STORE _mm256_storeu_ps
+#define SV_MAX _mm256_max_ps
+#define SV_HMAX max8
+#define SCORE_DOTS dots8
+#define SCORE_GROUP dots8_group
+#endif
+
+static inline __attribute__((always_inline)) void score_block(const char *k, size_t stride,
+                                                              const float *q, size_t hs, int hd,
+                                                              int single, int G, score_vec *r) {
+  if (!single)
+    for (int j = 0; j < G; j++) r[j] = SCORE_DOTS(k, stride, q + j * hs, hd);
+  else if (G == 4) SCORE_GROUP(k, stride, q, hs, hd, 4, r);
+  else if (G == 3) SCORE_GROUP(k, stride, q, hs, hd, 3, r);
+  else if (G == 2) SCORE_GROUP(k, stride, q, hs, hd, 2, r);
+  else SCORE_GROUP(k, stride, q, hs, hd, 1, r);
+}
+
+
 void X86_NAME(ty_cpu_attn_scores_f16)(const struct ty_attn_head *h, float *q16, float *s,
                                       size_t hs, float *mx) {
   const int hd = h->hd;
@@ -310,75 +350,34 @@ void X86_NAME(ty_cpu_attn_scores_f16)(const struct ty_attn_head *h, float *q16, 
       _mm256_storeu_ps(q16 + j * hs + d, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + d), _MM_FROUND_TO_NEAREST_INT)));
     mx[j] = -INFINITY;
   }
-#ifdef __AVX512F__
-  if (!h->single || hd % 64 == 0) {   /* whole chunks of 16 rows: dots16 */
+  if (!h->single || (hd % 64 == 0 && hd <= GROUP_MAX_HD)) {   /* whole blocks of rows */
     for (int j0 = 0; j0 < h->n_q; j0 += 4) {
       const int G = h->n_q - j0 < 4 ? h->n_q - j0 : 4;
-      __m512 m16[4], r[4];
+      score_vec m[4], r[4];
       int i = h->first;
-      for (int j = 0; j < G; j++) m16[j] = _mm512_set1_ps(-INFINITY);
-      for (; i + 16 <= h->last + 1; i += 16) {
-        const char *k = h->k + (size_t)i * h->stride;
-        for (int p = 0; p < 16; p++) {
-          prefetch_row(k + (size_t)(16 + p) * h->stride, hd, i + 16 + p <= h->last);
-          if (h->single && j0 == 0 && i + 16 + p <= h->last)  /* the value rows into L2, */
-            for (int o = 0; o < 2 * hd; o += 64)     /* in order, for lane_sums' strided reads */
-              _mm_prefetch(h->v + (size_t)(i + 16 + p) * h->stride + o, _MM_HINT_T1);
-        }
-        const float *q = q16 + j0 * hs;
-        if (!h->single)
-          for (int j = 0; j < G; j++) r[j] = dots16(k, h->stride, q + j * hs, hd);
-        else if (G == 4) dots16_group(k, h->stride, q, hs, hd, 4, r);
-        else if (G == 3) dots16_group(k, h->stride, q, hs, hd, 3, r);
-        else if (G == 2) dots16_group(k, h->stride, q, hs, hd, 2, r);
-        else dots16_group(k, h->stride, q, hs, hd, 1, r);
-        for (int j = 0; j < G; j++) {
-          const __m512 v = _mm512_mul_ps(r[j], _mm512_set1_ps(h->scale));
-          _mm512_storeu_ps(s + (j0 + j) * hs + i, v);
-          m16[j] = _mm512_max_ps(v, m16[j]);  /* a NaN score is passed over, as below */
-        }
-      }
-      for (int j = 0; j < G; j++) mx[j0 + j] = _mm512_reduce_max_ps(m16[j]);
-      tail = i;
-    }
-  }
-#else
-  if (!h->single || (hd % 64 == 0 && hd <= DOTS8_MAX_HD)) {   /* whole chunks of 8 rows */
-    float kr[DOTS8_MAX_HD] __attribute__((aligned(32)));
-    for (int j0 = 0; j0 < h->n_q; j0 += 4) {
-      const int G = h->n_q - j0 < 4 ? h->n_q - j0 : 4;
-      __m256 m8[4], r[4];
-      int i = h->first;
-      for (int j = 0; j < G; j++) m8[j] = _mm256_set1_ps(-INFINITY);
-      if (h->single && j0 == 0)
-        for (int p = i; p < i + DOTS8_AHEAD && p <= h->last; p++)
+      for (int j = 0; j < G; j++) m[j] = SV_SET1(-INFINITY);
+      if (h->single && j0 == 0)   /* the rows the loop's own asks do not reach */
+        for (int p = i; p < i + SCORE_AHEAD && p <= h->last; p++)
           prefetch_row(h->k + (size_t)p * h->stride, hd, 1);
-      for (; i + 8 <= h->last + 1; i += 8) {
-        const char *k = h->k + (size_t)i * h->stride;
-        for (int p = DOTS8_AHEAD; p < DOTS8_AHEAD + 8; p++) {
-          prefetch_row(k + (size_t)p * h->stride, hd, i + p <= h->last);
-          if (h->single && j0 == 0 && i + p <= h->last)     /* the value rows into L2 */
-            for (int o = 0; o < 2 * hd; o += 64)
-              _mm_prefetch(h->v + (size_t)(i + p) * h->stride + o, _MM_HINT_T1);
+      for (; i + SCORE_ROWS <= h->last + 1; i += SCORE_ROWS) {
+        for (int p = i + SCORE_AHEAD; p < i + SCORE_AHEAD + SCORE_ROWS; p++) {
+          prefetch_row(h->k + (size_t)p * h->stride, hd, p <= h->last);
+          if (h->single && j0 == 0 && p <= h->last)  /* the value rows into L2, in order, */
+            for (int o = 0; o < 2 * hd; o += 64)     /* for lane_sums' strided reads */
+              _mm_prefetch(h->v + (size_t)p * h->stride + o, _MM_HINT_T1);
         }
-        const float *q = q16 + j0 * hs;
-        if (!h->single)
-          for (int j = 0; j < G; j++) r[j] = dots8(k, h->stride, q + j * hs, hd);
-        else if (G == 4) dots8_group(k, h->stride, q, hs, hd, 4, kr, r);
-        else if (G == 3) dots8_group(k, h->stride, q, hs, hd, 3, kr, r);
-        else if (G == 2) dots8_group(k, h->stride, q, hs, hd, 2, kr, r);
-        else dots8_group(k, h->stride, q, hs, hd, 1, kr, r);
+        score_block(h->k + (size_t)i * h->stride, h->stride, q16 + j0 * hs, hs, hd, h->single,
+                    G, r);
         for (int j = 0; j < G; j++) {
-          const __m256 v = _mm256_mul_ps(r[j], _mm256_set1_ps(h->scale));
-          _mm256_storeu_ps(s + (j0 + j) * hs + i, v);
-          m8[j] = _mm256_max_ps(v, m8[j]);  /* a NaN score is passed over, as below */
+          const score_vec v = SV_MUL(r[j], SV_SET1(h->scale));
+          SV_STORE(s + (j0 + j) * hs + i, v);
+          m[j] = SV_MAX(v, m[j]);   /* a NaN score is passed over, as below */
         }
       }
-      for (int j = 0; j < G; j++) mx[j0 + j] = max8(m8[j]);
+      for (int j = 0; j < G; j++) mx[j0 + j] = SV_HMAX(m[j]);
       tail = i;
     }
   }
-#endif
   for (int j = 0; j < h->n_q; j++)
     for (int i = tail; i <= h->last; i++) {
       float *sj = s + j * hs;
