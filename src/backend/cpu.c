@@ -862,7 +862,6 @@ static void gelu_init(void) {
 }
 
 
-
 /* y = act(x) * g over n elements (cpu_kernels.h). SiLU takes llama.cpp's
    exp approximation 16 lanes at a time from the start, so a piece of a row
    that starts on a multiple of 16 gets the floats the whole row would; GELU
@@ -1187,7 +1186,6 @@ ty_status ty_backend_cpu_open(int n_threads, ty_backend_t *out, ty_err *err) {
   if (strcmp(ty_qtype_simd(), "avx512") == 0) {
     c->attn_f16 = ty_cpu_attn_f16_avx512;
     c->swiglu = ty_cpu_swiglu_avx512;
-    c->geglu = ty_cpu_geglu_avx512;
     c->rope = ty_cpu_rope_avx512;
   }
 #endif

@@ -59,10 +59,9 @@ void ty_cpu_attn_scores_f16_avx512(const struct ty_attn_head *h, float *q16, flo
 
 /* y = gelu(x) * g, gelu (tanh form) as ggml computes it on the CPU: from
    `table`, its 65536 values by the f16 bits of x (rounded to nearest), but
-   0 for x <= -10 and x for x >= 10. */
+   0 for x <= -10 and x for x >= 10. One x86 form, for AVX2 and AVX-512 alike. */
 void ty_cpu_geglu(int64_t n, float *y, const float *x, const float *g, const float *table);
 void ty_cpu_geglu_avx2(int64_t n, float *y, const float *x, const float *g, const float *table);
-void ty_cpu_geglu_avx512(int64_t n, float *y, const float *x, const float *g, const float *table);
 
 /* y = silu(x) * g, silu through ggml's exp approximation. */
 void ty_cpu_swiglu(int64_t n, float *y, const float *x, const float *g);

@@ -606,9 +606,10 @@ void X86_NAME(ty_cpu_rope)(float *x, const float *cs, const float *sn, int nd, i
 }
 
 
-/* 8 lanes in both builds: the table lookup is a gather either way. */
-void X86_NAME(ty_cpu_geglu)(int64_t n, float *y, const float *x, const float *g,
-                            const float *table) {
+#ifndef __AVX512F__
+/* Built once, for AVX2: the table lookup is an 8-lane gather on either
+   level, so the AVX-512 backend takes this form too. */
+void ty_cpu_geglu_avx2(int64_t n, float *y, const float *x, const float *g, const float *table) {
   const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -621,6 +622,7 @@ void X86_NAME(ty_cpu_geglu)(int64_t n, float *y, const float *x, const float *g,
   }
   ty_cpu_geglu(n - i, y + i, x + i, g + i, table);
 }
+#endif
 
 
 void X86_NAME(ty_cpu_swiglu)(int64_t n, float *y, const float *x, const float *g) {
