@@ -483,10 +483,10 @@ static void matmul_gemm(struct job *j, int ith) {
 /* y[r] = dot(row r of w, bq) for r in [r0, r1); with x16, w is repacked,
    r0 and r1 fall on its groups and bq carries the derived blocks. */
 static void dot_rows(const struct ty_qtype_traits *tr, ty_dot_x16_fn x16, int n, float *y,
-                     struct ty_view w, const void *bq, long r0, long r1) {
+                     struct ty_view w, const void *bq, long r0, long r1, const void *after) {
   long r = r0;
   if (x16 != NULL) {
-    x16(n, (int)((r1 - r0) / TY_X16), 1, ROW(w, r0), bq, 0, &y[r0], 0);
+    x16(n, (int)((r1 - r0) / TY_X16), 1, ROW(w, r0), bq, 0, &y[r0], 0, after);
     return;
   }
   if (tr->vec_dot_rows != NULL)
@@ -508,9 +508,11 @@ static void matmul(void *arg, int ith, int nth) {
     return;
   }
   if (op->b.rows == 1) {    /* whole tiles, so repacked groups stay whole */
-    while (ty_pool_take(j->cpu->pool, ith, &lo, &hi))
-      dot_rows(tr, j->x16, n, (float *)op->dst.data, op->a, j->bq, lo * MATMUL_TILE,
-               hi * MATMUL_TILE < rows ? hi * MATMUL_TILE : rows);
+    while (ty_pool_take(j->cpu->pool, ith, &lo, &hi)) {
+      const long r1 = hi * MATMUL_TILE < rows ? hi * MATMUL_TILE : rows;
+      dot_rows(tr, j->x16, n, (float *)op->dst.data, op->a, j->bq, lo * MATMUL_TILE, r1,
+               r1 < rows ? ROW(op->a, r1) : NULL);
+    }
     return;
   }
   for (;;) {                /* a batch: tiles from the shared counter */
@@ -519,12 +521,12 @@ static void matmul(void *arg, int ith, int nth) {
     long r1 = r0 + MATMUL_TILE < rows ? r0 + MATMUL_TILE : rows;
     if (j->x16 != NULL) {   /* every token over the tile's one group */
       j->x16(n, 1, (int)op->b.rows, ROW(op->a, r0), j->bq, j->bq_stride,
-             (float *)op->dst.data + r0, op->dst.stride / sizeof(float));
+             (float *)op->dst.data + r0, op->dst.stride / sizeof(float), NULL);
       continue;
     }
     for (int64_t t = 0; t < op->b.rows; t++)
       dot_rows(tr, j->x16, n, (float *)ROW(op->dst, t), op->a,
-               (const char *)j->bq + (size_t)t * j->bq_stride, r0, r1);
+               (const char *)j->bq + (size_t)t * j->bq_stride, r0, r1, NULL);
   }
 }
 
@@ -948,6 +950,18 @@ static long part_tiles(const struct job *j, long tiles[3]) {
   return total;
 }
 
+/* Where a thread's reads most likely go on after part p's rows [r0, r1)
+   (dot_x16's `after`): with GLU, up's same rows after gate's; then the
+   rows after r1, where its next take begins while its own share lasts; at
+   a part's end, the next part's first. */
+static const void *after_rows(const struct job *j, int p, long r0, long r1) {
+  if (j->glu && p == 0) return ROW(j->part[1].w, r0);
+  if (j->glu) p = 0;
+  if (r1 < (long)j->part[p].w.rows) return ROW(j->part[p].w, r1);
+  return !j->glu && p + 1 < j->n_part ? j->part[p + 1].w.data : NULL;
+}
+
+
 /* One token through a fused op in one dispatch. Work is handed out in tiles
    of 16 output rows (ty_pool_take): MATMUL3 lays the parts' tiles end to
    end; MATMUL_GLU gives a thread the same rows of gate and up, then applies
@@ -966,7 +980,8 @@ static void matmul_parts(void *arg, int ith, int nth) {
       if (r1 > (long)j->part[i].w.rows) r1 = (long)j->part[i].w.rows;
       for (int p = j->glu ? 0 : (int)i; p < (j->glu ? j->n_part : i + 1); p++) {
         const struct part *pt = &j->part[p];
-        dot_rows(ty_qtype_get(pt->w.type), pt->x16, (int)pt->w.cols, pt->y, pt->w, pt->bq, r0, r1);
+        dot_rows(ty_qtype_get(pt->w.type), pt->x16, (int)pt->w.cols, pt->y, pt->w, pt->bq, r0, r1,
+                 after_rows(j, p, r0, r1));
       }
       if (j->glu)
         act_mul(j->cpu, j->op->i0, r1 - r0, j->part[0].y + r0, j->part[0].y + r0,

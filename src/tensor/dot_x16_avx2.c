@@ -101,10 +101,11 @@ TY_INLINE void half_q8_0(int nb, const ty_x16_q8_0 *g, int h, const ty_block_q8_
 }
 
 
-/* Group by group, each half for every token (token t's sums at s + t * ss). */
+/* Group by group, each half for every token (token t's sums at s + t * ss);
+   the last group asks for `after` as the others ask for their next. */
 #define X16_DRIVER(name, half, XT, YT) \
   void name(int n, int ng, int nt, const void *x, const void *y, size_t ys, float *s, \
-            size_t ss) { \
+            size_t ss, const void *after) { \
     const int nb = n / TY_QK; \
     for (int gi = 0; gi < ng; gi++) { \
       const XT *g = (const XT *)x + (size_t)gi * nb; \
@@ -112,7 +113,7 @@ TY_INLINE void half_q8_0(int nb, const ty_x16_q8_0 *g, int h, const ty_block_q8_
         for (int t = 0; t < nt; t++) \
           half(nb, g, h, (const YT *)((const char *)y + t * ys), act_of(y, ys, t, nb, sizeof(YT)), \
                s + gi * TY_X16 + 8 * h + t * ss, gi == 0 && h == 0 && t == 0, \
-               t == 0 && gi + 1 < ng ? (const char *)(g + nb) : NULL); \
+               t > 0 ? NULL : gi + 1 < ng ? (const char *)(g + nb) : (const char *)after); \
     } \
   }
 

@@ -204,11 +204,12 @@ X16_TO_I8(ty_x16_to_i8_q8_0_avx512, ty_x16_q8_0, unpack_q8_0, (char)0x80)
 
 /* One token: groups g and g + ng/2 together, two streams (the odd one out
    alone). Several: groups one by one, tokens in passes of 2, then the one
-   left. */
+   left. `after` goes unused: each stream asks TY_AHEAD on as it goes. */
 #define X16_DRIVER(name, kernel, XT) \
   void name(int n, int ng, int nt, const void *x, const void *y, size_t ys, float *s, \
-            size_t ss) { \
+            size_t ss, const void *after) { \
     const size_t group = (size_t)(n / TY_QK) * sizeof(XT); \
+    (void)after; \
     if (nt == 1) { \
       const int h = ng / 2; \
       for (int gi = 0; gi < h; gi++) { \

@@ -63,10 +63,14 @@ typedef void (*ty_gemm_i8_fn)(int64_t n, int nr, int nt, const void *w, size_t w
    for the ng groups from x on (each TY_X16 rows' bytes after the last),
    r < 16 and t < nt, each the same float as vec_dot of that row and token.
    Token t's activations at y + t * ys are a row of the vec_dot type (q8_0 or
-   q8_1) followed by what ty_x16_act derives from it (ty_x16_act_size). */
+   q8_1) followed by what ty_x16_act derives from it (ty_x16_act_size).
+   `after`, if not NULL, is where the caller's reads go on next (a group of
+   rows of the same length): a kernel may ask for its bytes while it works
+   on the last group, as it asks for each next group of its own. A hint
+   only, never read. */
 #define TY_X16 16
 typedef void (*ty_dot_x16_fn)(int n, int ng, int nt, const void *x, const void *y, size_t ys,
-                              float *s, size_t ss);
+                              float *s, size_t ss, const void *after);
 /* Appends the derived blocks (below) to a row of n elements of the type. */
 typedef void (*ty_x16_act_fn)(void *row, int64_t n);
 

@@ -165,7 +165,7 @@ static void test_layout(int type, int n) {
       }
     for (int nt = 1; nt <= T; nt++) {
       float s[T][R];
-      table[type].dot_x16(n, G, nt, g, y, ys, &s[0][0], R);
+      table[type].dot_x16(n, G, nt, g, y, ys, &s[0][0], R, nt == 1 ? g : NULL);
       for (int t = 0; t < nt; t++)
         for (int r = 0; r < R; r++) {
           float want = ggml_order(type, x + r * xs, y + t * ys, n), approx, scale = 0.0f, vd;
