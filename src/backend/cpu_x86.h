@@ -485,11 +485,17 @@ static inline void value_reduce(const float *acc, int hd, int lanes, int used, f
 #define LV_LOAD _mm256_loadu_ps
 #define LV_ADD _mm256_add_ps
 #endif
+/* The first visible position that feeds lane `lane` of `lanes` (i = lane mod lanes). */
+static inline int lane_first(const struct ty_attn_head *h, int lanes, int lane) {
+  return h->first + ((lane - h->first) % lanes + lanes) % lanes;
+}
+
+
 /* acc = lane's sums for dims d..d + 4 LANE_W of G heads from j0. */
 static inline __attribute__((always_inline)) void lane_acc(const struct ty_attn_head *h, size_t hs,
                                                            int lanes, int lane, int d, int j0,
                                                            const int G, LV acc[][4]) {
-  const int i0 = h->first + (lane - h->first % lanes + lanes) % lanes;
+  const int i0 = lane_first(h, lanes, lane);
 #pragma GCC unroll 4
   for (int g = 0; g < G; g++)
 #pragma GCC unroll 4
@@ -540,7 +546,7 @@ static inline __attribute__((always_inline)) void lane_sums(const struct ty_attn
    attention 2% of a step): 44.5k -> 43.8k, decode within the noise. */
 #define LANE_AHEAD 2
 static inline __attribute__((always_inline)) void value_rows(const struct ty_attn_head *h, int l) {
-  for (int i = h->first + ((l - h->first) % 16 + 16) % 16; i <= h->last; i += 16)
+  for (int i = lane_first(h, 16, l); i <= h->last; i += 16)
     for (int o = 0; o < 2 * h->hd; o += 64) _mm_prefetch(h->v + (size_t)i * h->stride + o, _MM_HINT_T0);
 }
 
@@ -619,8 +625,9 @@ void X86_NAME(ty_cpu_attn_f16)(const struct ty_attn_head *h) {
       else LANE_SUMS(1);
     }
 #undef LANE_SUMS
+    const int slots = lanes == 64 ? 16 : lanes;   /* lane_sums64 leaves 16 folded slots */
     for (int j = 0; j < n_q; j++)
-      value_reduce(h->work + j * hs + e_size, hd, lanes == 64 ? 16 : lanes, lanes == 64 ? 16 : used,
+      value_reduce(h->work + j * hs + e_size, hd, slots, lanes == 64 ? slots : used,
                    h->out + (size_t)j * hd);
     return;
   }
