@@ -17,7 +17,10 @@
 
 
 /* ty_cpu_expf on 8 lanes: the AVX-512 form's arithmetic (2^n applied
-   exactly through the exponent bits), with its overflow rule. */
+   exactly through the exponent bits), with its overflow rule blended in:
+   lanes with |n| > 192 (a softmax's masked -inf among them, in every head's
+   last chunk) are 0 or infinity. These had sent all 8 lanes to the scalar
+   ty_cpu_expf, about 2% of a short attention's time. */
 static inline __m256 expf8(__m256 x) {
   const __m256 r = _mm256_set1_ps(0x1.8p23f);
   const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
@@ -30,18 +33,14 @@ static inline __m256 expf8(__m256 x) {
                       _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
       u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f)));
   const __m256 big = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), n), _mm256_set1_ps(192), _CMP_GT_OQ);
-  if (!_mm256_movemask_ps(big)) {
-    /* j * 2^n: scale in two steps so that results below 2^-126 round as scalef does */
-    const __m256i ni = _mm256_cvtps_epi32(n);
-    const __m256i half = _mm256_srai_epi32(ni, 1);
-    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, _mm256_set1_epi32(127)), 23));
-    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, half), _mm256_set1_epi32(127)), 23));
-    return _mm256_mul_ps(_mm256_mul_ps(j, s1), s2);
-  }
-  float in[8], out[8];
-  _mm256_storeu_ps(in, x);
-  for (int i = 0; i < 8; i++) out[i] = ty_cpu_expf(in[i]);
-  return _mm256_loadu_ps(out);
+  /* j * 2^n: scale in two steps so that results below 2^-126 round as scalef does */
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i half = _mm256_srai_epi32(ni, 1);
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, _mm256_set1_epi32(127)), 23));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, half), _mm256_set1_epi32(127)), 23));
+  const __m256 over = _mm256_and_ps(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_GT_OQ),
+                                    _mm256_set1_ps(INFINITY));   /* n <= 0: 0 */
+  return _mm256_blendv_ps(_mm256_mul_ps(_mm256_mul_ps(j, s1), s2), over, big);
 }
 
 
@@ -340,6 +339,17 @@ static inline __attribute__((always_inline)) void score_block(const char *k, siz
 }
 
 
+/* One token over a long span also asks for each value row beside its key
+   row, in order, as the scores go: lane_sums64's own asks (value_rows) come
+   in bursts of two lines for every 16th position, which past a few hundred
+   positions is more than the core keeps in flight. Decode after 1000
+   tokens, alternating rounds: SmolLM2 +14.6% with 2 threads (faster in 8 of
+   8), +26% with 1 (6 of 6); Gemma 3 270M +5.1% (8 of 10). A cold
+   1016-position group of 3 heads, one thread: 293-331k -> 221-264k cycles.
+   At 72 positions the same asks cost a little (decode 0.98, 5 of 12), so
+   shorter spans keep value_rows alone. */
+#define VALUES_EARLY 256
+
 void X86_NAME(ty_cpu_attn_scores_f16)(const struct ty_attn_head *h, float *q16, float *s,
                                       size_t hs, float *mx) {
   const int hd = h->hd;
@@ -353,6 +363,7 @@ void X86_NAME(ty_cpu_attn_scores_f16)(const struct ty_attn_head *h, float *q16, 
   if (!h->single || (hd % 64 == 0 && hd <= GROUP_MAX_HD)) {   /* whole blocks of rows */
     for (int j0 = 0; j0 < h->n_q; j0 += 4) {
       const int G = h->n_q - j0 < 4 ? h->n_q - j0 : 4;
+      const int values_early = h->single && j0 == 0 && h->last - h->first + 1 >= VALUES_EARLY;
       score_vec m[4], r[4];
       int i = h->first;
       for (int j = 0; j < G; j++) m[j] = SV_SET1(-INFINITY);
@@ -360,8 +371,10 @@ void X86_NAME(ty_cpu_attn_scores_f16)(const struct ty_attn_head *h, float *q16, 
         for (int p = i; p < i + SCORE_AHEAD && p <= h->last; p++)
           prefetch_row(h->k + (size_t)p * h->stride, hd, 1);
       for (; i + SCORE_ROWS <= h->last + 1; i += SCORE_ROWS) {
-        for (int p = i + SCORE_AHEAD; p < i + SCORE_AHEAD + SCORE_ROWS; p++)
+        for (int p = i + SCORE_AHEAD; p < i + SCORE_AHEAD + SCORE_ROWS; p++) {
           prefetch_row(h->k + (size_t)p * h->stride, hd, p <= h->last);
+          prefetch_row(h->v + (size_t)p * h->stride, hd, values_early && p <= h->last);
+        }
         score_block(h->k + (size_t)i * h->stride, h->stride, q16 + j0 * hs, hs, hd, h->single,
                     G, r);
         for (int j = 0; j < G; j++) {
