@@ -221,7 +221,6 @@ static inline __attribute__((always_inline)) __m256 dots8(const char *k, size_t 
 static inline __attribute__((always_inline)) void dots8_group(const char *k, size_t stride,
                                                               const float *q16, size_t qs,
                                                               int hd, const int G, __m256 *r) {
-  float kr[GROUP_MAX_HD] __attribute__((aligned(32)));
   __m256 f[4][8];
   if (hd == 64) {
 #pragma GCC unroll 4
@@ -244,6 +243,7 @@ static inline __attribute__((always_inline)) void dots8_group(const char *k, siz
     for (int j = 0; j < G; j++) r[j] = tree8(f[j]);
     return;
   }
+  float kr[GROUP_MAX_HD] __attribute__((aligned(32)));
   for (int p = 0; p < 8; p++) {
     const char *row = k + (size_t)p * stride;
     for (int d = 0; d < hd; d += 8) _mm256_store_ps(kr + d, load_f16(row + 2 * d));
@@ -580,9 +580,11 @@ static inline __attribute__((always_inline)) void lane_sums(const struct ty_attn
 /* Asks for the value rows of slot l (positions i = l mod 16, lanes l, l + 16,
    l + 32 and l + 48), which lane_sums64 reads LANE_AHEAD slots later, each
    row once. In a decode step they are cold (a layer's weights pass between
-   its uses). They had been asked for into L2 from the scores' loop, a block
-   of rows ahead of the scores, and most had not arrived when a lane read
-   them. SmolLM2, 2 threads, after 8 tokens, alternating rounds: attention
+   its uses). Below VALUES_EARLY positions these are the only asks for them:
+   asked for from the scores' loop, a block of rows ahead of the scores,
+   most had not arrived when a lane read them. Over longer spans the scores'
+   loop asks as well and these find most rows already in L2 (without them a
+   cold 1016-position call was 1.12x slower). SmolLM2, 2 threads, after 8 tokens, alternating rounds: attention
    54.8k -> 32.7k cycles a layer (median of 6), decode +8.1% (faster in 8 of
    12); after 1000 tokens +3.1% (6 of 10). Gemma 3 270M (head size 256,
    attention 2% of a step): 44.5k -> 43.8k, decode within the noise. */
