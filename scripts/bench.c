@@ -15,9 +15,11 @@
  *
  * --roofline (CPU) adds the same roofline line for the CPU: the bytes a
  * decode step reads (every layer's weights, the output layer, one embedding
- * row, the K and V rows attended) against the read bandwidth measured in the
- * same run by as many threads as the model runs (read_bandwidth, over a
- * buffer of those bytes; over 1 GiB it is printed as DRAM's).
+ * row, the K and V rows attended) against the read bandwidth measured by as
+ * many threads as the model runs (read_bandwidth, over a buffer of those
+ * bytes; over 1 GiB it is printed as DRAM's) right after each tg repeat: the
+ * fraction is the median of the repeats' own, each tg against the bandwidth
+ * of its moment, since on a shared host both drift by 10-20% within a run.
  *
  *   tycho-bench MODEL [--threads N] [--pp 128] [--tg 64] [--depth 8] [--repeats 3] [--ctx N]
  *               [--gpu N] [--roofline]
@@ -52,12 +54,17 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 
+/* The median of n sorted values. */
+static double median(const double *v, int n) {
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+
 static void report(const char *phase, int tokens, int depth, double *tps, int n, int threads) {
   qsort(tps, (size_t)n, sizeof *tps, cmp_double);
   printf("{\"phase\":\"%s\",\"tokens\":%d,\"depth\":%d,\"threads\":%d,\"repeats\":%d,"
          "\"tps_median\":%.3f,\"tps_min\":%.3f,\"tps_max\":%.3f,\"simd\":\"%s\"}\n", phase,
-         tokens, depth, threads, n,
-         n % 2 ? tps[n / 2] : 0.5 * (tps[n / 2 - 1] + tps[n / 2]), tps[0], tps[n - 1],
+         tokens, depth, threads, n, median(tps, n), tps[0], tps[n - 1],
          ty_qtype_simd());
   fflush(stdout);
 }
@@ -177,7 +184,7 @@ int main(int argc, char **argv) {
   ty_model *m;
   ty_err err;
   int32_t *ids;
-  double *tps;
+  double *tps, *rates, *fracs, bytes = 0.0;
 
   ty_model_params_default(&p);
   for (int i = 1; i < argc; i++) {
@@ -234,7 +241,15 @@ int main(int argc, char **argv) {
      test vocabularies) */
   ids = malloc((size_t)n_ids * sizeof *ids);
   tps = malloc((size_t)repeats * sizeof *tps);
-  if (ids == NULL || tps == NULL) return 1;
+  rates = malloc((size_t)repeats * sizeof *rates);
+  fracs = malloc((size_t)repeats * sizeof *fracs);
+  if (ids == NULL || tps == NULL || rates == NULL || fracs == NULL) return 1;
+  if (roofline && gpu < 0) {
+    struct ty_shape *sh = malloc(sizeof *sh);
+    if (sh == NULL || ty_shape_from_file(path, sh, &err) != TY_OK) return fail(&err);
+    bytes = decode_bytes(sh, depth + tg / 2.0);
+    free(sh);
+  }
   uint64_t s = 0x853c49e6748fea9bULL;
   int nv = ty_model_hparams(m)->n_vocab;
   for (int i = 0; i < n_ids; i++) {
@@ -259,7 +274,12 @@ int main(int argc, char **argv) {
           if (ty_model_eval(m, &next, 1, &err) != TY_OK) return fail(&err);
         }
       }
-      if (r >= 0) tps[r] = n / (now() - t0);
+      if (r < 0) continue;
+      tps[r] = n / (now() - t0);
+      if (phase == 1 && bytes > 0.0) {
+        rates[r] = read_bandwidth(ty_model_n_threads(m), (size_t)bytes);
+        fracs[r] = tps[r] / (rates[r] / bytes);
+      }
     }
     report(phase == 0 ? "pp" : "tg", n, phase == 0 ? 0 : depth, tps, repeats, ty_model_n_threads(m));
     if (phase == 1 && gpu >= 0) {
@@ -274,20 +294,25 @@ int main(int argc, char **argv) {
              "\"roofline_tps\":%.2f,\"tg_fraction\":%.3f,\"load_overhead_mib\":%.1f,"
              "\"measured_mib\":%.1f}\n", bytes, rate / 1e9, rate / bytes,
              tps[repeats / 2] / (rate / bytes), g->overhead / 1048576.0, g->measured / 1048576.0);
-    } else if (phase == 1 && roofline) {
-      struct ty_shape *sh = malloc(sizeof *sh);
-      if (sh == NULL || ty_shape_from_file(path, sh, &err) != TY_OK) return fail(&err);
+    } else if (phase == 1 && bytes > 0.0) {
       int nth = ty_model_n_threads(m);
-      double bytes = decode_bytes(sh, depth + tg / 2.0), rate = read_bandwidth(nth, (size_t)bytes);
-      double dram = read_bandwidth(nth, (size_t)1 << 30);
+      double dram = read_bandwidth(nth, (size_t)1 << 30), rate, frac;
+      qsort(rates, (size_t)repeats, sizeof *rates, cmp_double);
+      qsort(fracs, (size_t)repeats, sizeof *fracs, cmp_double);
+      rate = median(rates, repeats);
+      frac = median(fracs, repeats);
       printf("{\"phase\":\"roofline\",\"threads\":%d,\"bytes_per_token\":%.0f,\"read_gbps\":%.2f,"
-             "\"dram_gbps\":%.2f,\"roofline_tps\":%.2f,\"tg_fraction\":%.3f}\n", nth, bytes,
-             rate / 1e9, dram / 1e9, rate / bytes, tps[repeats / 2] / (rate / bytes));
-      free(sh);
+             "\"read_gbps_min\":%.2f,\"read_gbps_max\":%.2f,\"dram_gbps\":%.2f,"
+             "\"roofline_tps\":%.2f,\"tg_fraction\":%.3f,\"tg_fraction_min\":%.3f,"
+             "\"tg_fraction_max\":%.3f}\n", nth, bytes, rate / 1e9, rates[0] / 1e9,
+             rates[repeats - 1] / 1e9, dram / 1e9, rate / bytes, frac, fracs[0],
+             fracs[repeats - 1]);
     }
   }
   free(ids);
   free(tps);
+  free(rates);
+  free(fracs);
   ty_model_close(m);
   return 0;
 }

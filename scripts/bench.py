@@ -10,14 +10,16 @@ gemma-3-270m-q4_k_m.gguf. A model may be synth:FAMILY:SIZE:QUANT (e.g.
 synth:llama:8B:Q4_K_M): tycho-bench writes that synthetic GGUF once to $TMPDIR
 and llama.cpp loads the same file. Needs llama-cpp-python and numpy.
 
-Roofline: each tycho-bench run also measures the read bandwidth of its thread
-count (a sum over a buffer the size of one decode step's bytes, best of 10
-passes, half of them prefetching 2 KiB ahead, so a model that fits in the
-last-level cache is held to that cache's rate; the same over 1 GiB is printed
-as DRAM's) and the bytes one decode step reads
+Roofline: each tycho-bench run also measures, right after its tg, the read
+bandwidth of its thread count (a sum over a buffer the size of one decode
+step's bytes, best of 10 passes, half of them prefetching 2 KiB ahead, so a
+model that fits in the last-level cache is held to that cache's rate; the
+same over 1 GiB is printed as DRAM's) and the bytes one decode step reads
 (every layer's tensors, the output layer, one embedding row, the f16 K and V
 rows attended at the average position), so roofline t/s = bandwidth / bytes;
-the table gives each engine's tg as a fraction of it (pp is compute-bound: -).
+the table gives each engine's tg as a fraction of it (pp is compute-bound: -):
+the median over the rounds of each round's tg against that round's roofline
+(tycho's with its min-max), since the host's bandwidth drifts between rounds.
 
 For each model and thread count, llama.cpp (same settings as llama_ref.py:
 f16 KV cache, flash attention off, CPU only) measures
@@ -211,6 +213,7 @@ def main():
             # The engines take turns, one repeat each, so that a change in
             # what else the host runs lands on both rather than on one.
             pp, tg, tys = [], [], {"pp": [], "tg": []}
+            fracs = {"tycho": [], "llama": []}
             for _ in range(args.repeats):
                 pp.append(run_pp(ctx, ids[:args.pp]))
                 tg.append(run_tg(ctx, ids[:args.depth], n_vocab, args.tg))
@@ -223,21 +226,26 @@ def main():
                     roof.setdefault((name, nt), []).append(
                         (r["roofline_tps"], r["read_gbps"], r["bytes_per_token"],
                          r.get("dram_gbps", 0.0)))
+                    # this round's fractions: each engine's tg against the
+                    # bandwidth read seconds after it, not the run's median
+                    if one.get("tg"):
+                        fracs["tycho"].append(one["tg"][0] / r["roofline_tps"])
+                    fracs["llama"].append(tg[-1] / r["roofline_tps"])
             llama_cpp.llama_free(ctx)
             ty = {ph: summary(v) for ph, v in tys.items() if len(v) == args.repeats} or None
             if ty is None:
                 print("tycho: n/a (%s, %d threads)" % (name, nt))
             else:
                 tycho_seen = True
-            rl = roof.get((name, nt))
-            rl = statistics.median(x[0] for x in rl) if rl else None
             tg_name = "tg%d" % args.tg + ("@d%d" % args.depth if args.depth != 8 else "")
             for phase, vals in (("pp%d" % args.pp, pp), (tg_name, tg)):
                 ll = summary(vals)
                 t = ty.get(phase[:2]) if ty else None
                 frac = "-"
-                if phase.startswith("tg") and rl:
-                    frac = "%.2f / %.2f" % ((t[0] / rl) if t else float("nan"), ll[0] / rl)
+                if phase.startswith("tg") and fracs["llama"]:
+                    ft = summary(fracs["tycho"]) if fracs["tycho"] else None
+                    frac = "%s / %.2f" % ("%.2f (%.2f-%.2f)" % ft if ft else "n/a",
+                                          statistics.median(fracs["llama"]))
                 rows.append((name, nt, phase, fmt(t) if t else "n/a", fmt(ll),
                              "%.2f" % (t[0] / ll[0]) if t else "n/a", frac))
         llama_cpp.llama_model_free(model)
