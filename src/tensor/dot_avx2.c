@@ -469,10 +469,12 @@ void ty_quants_fill_avx2(struct ty_qtype_traits *t) {
   t[TY_QTYPE_F16].to_float = f16_to_float;
   t[TY_QTYPE_F16].from_float = f16_from_float;
   t[TY_QTYPE_BF16].vec_dot = vec_dot_bf16;
-  /* weights the CPU backend repacks in groups of 16 rows (repack.c); q5_0
-     stays in rows here (dot_x16_avx2.c) */
+  /* weights the CPU backend repacks in groups of 16 rows (repack.c; q5_0
+     in its row dot's order, dot_x16_avx2.c) */
   t[TY_QTYPE_Q4_1].dot_x16 = ty_dot_x16_q4_1_avx2;
+  t[TY_QTYPE_Q5_0].dot_x16 = ty_dot_x16_q5_0_avx2;
   t[TY_QTYPE_Q8_0].dot_x16 = ty_dot_x16_q8_0_avx2;
+  t[TY_QTYPE_Q5_0].x16_to_i8 = ty_x16_to_i8_q5_0_avx2;
   t[TY_QTYPE_Q8_0].x16_act = ty_x16_act_q8_0_avx2;
   t[TY_QTYPE_Q8_1].x16_act = ty_x16_act_q8_1_avx2;
   t[TY_QTYPE_Q8_0].x16_to_i8 = ty_x16_to_i8_q8_0_avx2;

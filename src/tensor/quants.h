@@ -204,6 +204,9 @@ void ty_dot_x16_q8_0_avx2(int n, int ng, int nt, const void *x, const void *y, s
 void ty_x16_act_q8_0_avx2(void *row, int64_t n);
 void ty_x16_act_q8_1_avx2(void *row, int64_t n);
 void ty_x16_to_i8_q8_0_avx2(const void *x, void *out, size_t w_stride, int64_t n);
+void ty_dot_x16_q5_0_avx2(int n, int ng, int nt, const void *x, const void *y, size_t ys,
+                          float *s, size_t ss, const void *after);
+void ty_x16_to_i8_q5_0_avx2(const void *x, void *out, size_t w_stride, int64_t n);
 void ty_dot_x16_q4_1_avx512(int n, int ng, int nt, const void *x, const void *y, size_t ys,
                             float *s, size_t ss, const void *after); /* dot_x16_avx512.c */
 void ty_dot_x16_q5_0_avx512(int n, int ng, int nt, const void *x, const void *y, size_t ys,
