@@ -184,7 +184,7 @@ int main(int argc, char **argv) {
   ty_model *m;
   ty_err err;
   int32_t *ids;
-  double *tps, *rates, *fracs, bytes = 0.0;
+  double *tps, *rates, *fracs, step_bytes = 0.0;   /* --roofline on the CPU */
 
   ty_model_params_default(&p);
   for (int i = 1; i < argc; i++) {
@@ -247,7 +247,7 @@ int main(int argc, char **argv) {
   if (roofline && gpu < 0) {
     struct ty_shape *sh = malloc(sizeof *sh);
     if (sh == NULL || ty_shape_from_file(path, sh, &err) != TY_OK) return fail(&err);
-    bytes = decode_bytes(sh, depth + tg / 2.0);
+    step_bytes = decode_bytes(sh, depth + tg / 2.0);
     free(sh);
   }
   uint64_t s = 0x853c49e6748fea9bULL;
@@ -276,9 +276,9 @@ int main(int argc, char **argv) {
       }
       if (r < 0) continue;
       tps[r] = n / (now() - t0);
-      if (phase == 1 && bytes > 0.0) {
-        rates[r] = read_bandwidth(ty_model_n_threads(m), (size_t)bytes);
-        fracs[r] = tps[r] / (rates[r] / bytes);
+      if (phase == 1 && step_bytes > 0.0) {
+        rates[r] = read_bandwidth(ty_model_n_threads(m), (size_t)step_bytes);
+        fracs[r] = tps[r] / (rates[r] / step_bytes);
       }
     }
     report(phase == 0 ? "pp" : "tg", n, phase == 0 ? 0 : depth, tps, repeats, ty_model_n_threads(m));
@@ -294,7 +294,7 @@ int main(int argc, char **argv) {
              "\"roofline_tps\":%.2f,\"tg_fraction\":%.3f,\"load_overhead_mib\":%.1f,"
              "\"measured_mib\":%.1f}\n", bytes, rate / 1e9, rate / bytes,
              tps[repeats / 2] / (rate / bytes), g->overhead / 1048576.0, g->measured / 1048576.0);
-    } else if (phase == 1 && bytes > 0.0) {
+    } else if (phase == 1 && step_bytes > 0.0) {
       int nth = ty_model_n_threads(m);
       double dram = read_bandwidth(nth, (size_t)1 << 30), rate, frac;
       qsort(rates, (size_t)repeats, sizeof *rates, cmp_double);
@@ -304,8 +304,8 @@ int main(int argc, char **argv) {
       printf("{\"phase\":\"roofline\",\"threads\":%d,\"bytes_per_token\":%.0f,\"read_gbps\":%.2f,"
              "\"read_gbps_min\":%.2f,\"read_gbps_max\":%.2f,\"dram_gbps\":%.2f,"
              "\"roofline_tps\":%.2f,\"tg_fraction\":%.3f,\"tg_fraction_min\":%.3f,"
-             "\"tg_fraction_max\":%.3f}\n", nth, bytes, rate / 1e9, rates[0] / 1e9,
-             rates[repeats - 1] / 1e9, dram / 1e9, rate / bytes, frac, fracs[0],
+             "\"tg_fraction_max\":%.3f}\n", nth, step_bytes, rate / 1e9, rates[0] / 1e9,
+             rates[repeats - 1] / 1e9, dram / 1e9, rate / step_bytes, frac, fracs[0],
              fracs[repeats - 1]);
     }
   }
