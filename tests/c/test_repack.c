@@ -394,6 +394,7 @@ int main(void) {
     test_layout(types[i], 576);     /* SmolLM2's width */
     test_layout(types[i], 640);     /* Gemma 3 270M's */
     test_layout(types[i], 416);     /* a run of 8 blocks, two pairs, a lone block */
+    test_layout(types[i], 2400);    /* q5_0's tables in two chunks (64 blocks, then 11) */
     test_layout(types[i], 1536);
     for (int threads = 1; threads <= 3; threads++) {
       test_backend(types[i], 16, 64, threads);
