@@ -102,16 +102,22 @@ static inline __m256 ty_mul_sum_i8_pairs_float(__m256i x, __m256i y) {
 
 
 /* Quantizes 32 floats as llama.cpp's x86 quantize_row_q8_0/q8_1 do (and
-   ty_quant_q8_0_x86): id = 127/amax, rounded half to even. */
-static inline __m256i ty_quant32_even(const float *x, float *d_out) {
+   ty_quant_q8_0_x86): id = 127/amax, rounded half to even. Inlined and
+   unrolled: GCC 12 had called it and kept v and q on the stack, and a
+   decode step quantizes each product's activations serially (576 floats
+   to q8_1: 808 -> 539-563 cycles). */
+static inline __attribute__((always_inline)) __m256i ty_quant32_even(const float *x, float *d_out) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   __m256 v[4];
+#pragma GCC unroll 4
   for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(x + 8 * k);
   __m256 amax = _mm256_andnot_ps(sign, v[0]);
+#pragma GCC unroll 4
   for (int k = 1; k < 4; k++) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
   const float m = ty_hmax_f32_8(amax);
   const __m256 mul = _mm256_set1_ps(m != 0.0f ? 127.f / m : 0.0f);
   __m256i q[4];
+#pragma GCC unroll 4
   for (int k = 0; k < 4; k++)
     q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], mul),
                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
