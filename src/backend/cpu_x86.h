@@ -584,9 +584,10 @@ static inline __attribute__((always_inline)) void lane_sums(const struct ty_attn
    asked for from the scores' loop, a block of rows ahead of the scores,
    most had not arrived when a lane read them. Over longer spans the scores'
    loop asks as well and these find most rows already in L2 (without them a
-   cold 1016-position call was 1.12x slower). SmolLM2, 2 threads, after 8 tokens, alternating rounds: attention
-   54.8k -> 32.7k cycles a layer (median of 6), decode +8.1% (faster in 8 of
-   12); after 1000 tokens +3.1% (6 of 10). Gemma 3 270M (head size 256,
+   cold 1016-position call was 1.12x slower). SmolLM2, 2 threads, after 8
+   tokens, alternating rounds: attention 54.8k -> 32.7k cycles a layer
+   (median of 6), decode +8.1% (faster in 8 of 12); after 1000 tokens +3.1%
+   (6 of 10). Gemma 3 270M (head size 256,
    attention 2% of a step): 44.5k -> 43.8k, decode within the noise. */
 #define LANE_AHEAD 2
 static inline __attribute__((always_inline)) void value_rows(const struct ty_attn_head *h, int l) {

@@ -123,7 +123,7 @@ X16_DRIVER(ty_dot_x16_q8_0_avx2, half_q8_0, ty_x16_q8_0, ty_block_q8_0)
 
 /* q5_0 keeps the order of its row dot at this level (dot_q32_x86.h), by
    which Gemma 3's tokens match llama.cpp's where llama.cpp's own AVX2 order
-   did not (docs/performance.md): per row, block b's 4 integer lane sums
+   did not (docs/correctness.md): per row, block b's 4 integer lane sums
    S_j (j < 4: elements 4j..4j+3 and 16+4j..16+4j+3, less 16 each) times
    dx * dy are fma'd into one of 4 chains of 4 lanes. In a whole run of 8
    blocks the chain is b mod 4; in the pairs after the last such run, b's
@@ -149,16 +149,22 @@ TY_INLINE __m256i fifth_bits(const ty_x16_q5_0 *b, int k, int h) {
   return _mm256_and_si256(ty_bits32(masks + 8 * k + 4 * h), _mm256_set1_epi8(0x10));
 }
 
-/* S_j of block b for rows 8h..8h+7: lane j's quants (low nibbles) and lane
-   j + 4's (high) with their fifth bits, dotted with the token's lanes yj and
-   yj4, plus off, its -16 sums of both (m16[j] + m16[j + 4]). */
-TY_INLINE __m256i lane_sums_q5_0(const ty_x16_q5_0 *b, int h, int j, __m256i yj, __m256i yj4,
-                                 __m256i off) {
+/* Lanes j (lo) and j + 4 (hi) of rows 8h..8h+7 as unsigned 5-bit values,
+   nibble | fifth bit << 4 (the quant plus 16). */
+TY_INLINE void lanes_q5_0(const ty_x16_q5_0 *b, int h, int j, __m256i *lo, __m256i *hi) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i v = _mm256_loadu_si256((const __m256i *)(b->qs[j] + 32 * h));
-  const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, m4), fifth_bits(b, j, h));
-  const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
-                                     fifth_bits(b, j + 4, h));
+  *lo = _mm256_or_si256(_mm256_and_si256(v, m4), fifth_bits(b, j, h));
+  *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), fifth_bits(b, j + 4, h));
+}
+
+/* S_j of block b for rows 8h..8h+7: its lanes j and j + 4 dotted with the
+   token's (yj, yj4), plus off, the token's -16 sums of both (m16[j] +
+   m16[j + 4]). */
+TY_INLINE __m256i lane_sums_q5_0(const ty_x16_q5_0 *b, int h, int j, __m256i yj, __m256i yj4,
+                                 __m256i off) {
+  __m256i lo, hi;
+  lanes_q5_0(b, h, j, &lo, &hi);
   const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, yj), _mm256_maddubs_epi16(hi, yj4));
   return _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), off);
 }
@@ -263,7 +269,7 @@ void ty_dot_x16_q5_0_avx2(int n, int ng, int nt, const void *x, const void *y, s
    transpose is the half's rows. */
 void ty_x16_to_i8_q5_0_avx2(const void *vx, void *out, size_t ws, int64_t n) {
   const ty_x16_q5_0 *g = vx;
-  const __m256i m4 = _mm256_set1_epi8(0x0F), k16 = _mm256_set1_epi8(16);
+  const __m256i k16 = _mm256_set1_epi8(16);
   for (int64_t ib = 0; ib < n / TY_QK; ib++) {
     const ty_x16_q5_0 *b = g + ib;
     for (int h = 0; h < 2; h++) {
@@ -271,10 +277,9 @@ void ty_x16_to_i8_q5_0_avx2(const void *vx, void *out, size_t ws, int64_t n) {
       float d[8];
       _mm256_storeu_ps(d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b->d + 8 * h))));
       for (int k = 0; k < 4; k++) {
-        const __m256i v = _mm256_loadu_si256((const __m256i *)(b->qs[k] + 32 * h));
-        m[k] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(v, m4), fifth_bits(b, k, h)), k16);
-        m[k + 4] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
-                                                   fifth_bits(b, k + 4, h)), k16);
+        lanes_q5_0(b, h, k, &m[k], &m[k + 4]);
+        m[k] = _mm256_sub_epi8(m[k], k16);
+        m[k + 4] = _mm256_sub_epi8(m[k + 4], k16);
       }
       for (int k = 0; k < 8; k += 2) {
         t[k] = _mm256_unpacklo_epi32(m[k], m[k + 1]);
